@@ -1,0 +1,74 @@
+"""The registry: registration, building, errors that list what is accepted, and the `list` command."""
+
+import subprocess
+import sys
+
+import pytest
+
+import ganblocks
+from ganblocks.registry import KINDS, REGISTRIES, Registry, UnknownComponentError, build, registry
+
+
+def test_every_kind_has_a_registry():
+    assert set(REGISTRIES) == set(KINDS)
+
+
+def test_register_and_build_passes_kwargs():
+    reg = Registry("toy")
+
+    @reg.register("double")
+    class Double:
+        """Doubles a number."""
+
+        def __init__(self, x):
+            self.y = 2 * x
+
+    assert reg.build("double", x=3).y == 6
+    assert reg.names() == ["double"]
+    assert reg.summary("double") == "Doubles a number."
+    assert "double" in reg
+
+
+def test_duplicate_name_with_another_class_is_refused():
+    reg = Registry("toy")
+    reg.register("a")(int)
+    with pytest.raises(ValueError, match="already registered"):
+        reg.register("a")(float)
+
+
+def test_unknown_name_lists_registered_names_and_origin():
+    reg = Registry("upsample")
+    reg.register("nearest")(int)
+    reg.register("bilinear")(int)
+    with pytest.raises(UnknownComponentError) as err:
+        reg.get("bilinaer", where="model.upsample")
+    msg = str(err.value)
+    assert "'bilinaer'" in msg and "model.upsample" in msg
+    assert "bilinear, nearest" in msg
+    assert "did you mean 'bilinear'" in msg
+
+
+def test_unknown_kind_lists_kinds():
+    with pytest.raises(UnknownComponentError, match="upsample"):
+        registry("upsampler")
+
+
+def test_package_import_registers_components():
+    # Every kind a config can name has at least one registered component once the package is imported.
+    empty = [k for k in KINDS if len(REGISTRIES[k]) == 0]
+    assert not empty, f"kinds with nothing registered: {empty}"
+
+
+def test_build_unknown_block_from_package():
+    with pytest.raises(UnknownComponentError, match="registered upsample names: .*nearest"):
+        build("upsample", "trilinear")
+
+
+def test_list_command_prints_every_kind_and_name():
+    out = subprocess.run(
+        [sys.executable, "-m", "ganblocks", "list"], capture_output=True, text=True, check=True
+    ).stdout
+    for kind, reg in REGISTRIES.items():
+        assert f"{kind}:" in out
+        for name in reg.names():
+            assert name in out
