@@ -1,1 +1,3 @@
-"""losses"""
+"""Registered GAN losses (`loss` kind): bce (official, non-saturating G), minimax (paper, saturating G), hinge."""
+
+from ganblocks.losses.gan import BCELoss, GANLoss, HingeLoss, MinimaxLoss  # noqa: F401
