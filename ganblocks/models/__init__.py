@@ -1,1 +1,13 @@
-"""models"""
+"""Registered generators and discriminators (Stage-I, Stage-II, one-stage baselines) and their presets.
+
+Importing this package registers them all (see `ganblocks.registry`).
+"""
+
+from ganblocks.models import baselines, presets, stage1, stage2  # noqa: F401
+from ganblocks.models.presets import (  # noqa: F401
+    PRESETS,
+    build_discriminator,
+    build_generator,
+    discriminator_kwargs,
+    generator_kwargs,
+)
