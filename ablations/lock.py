@@ -1,0 +1,54 @@
+"""An exclusive lock on an output folder, so that two runners never write the same grid.
+
+The lock is an `fcntl.flock` on `DIR/.lock`, held while the runner works; the kernel releases it when
+the process exits for any reason (kill -9 included), so a stale lock file never blocks a rerun.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import socket
+from pathlib import Path
+from types import TracebackType
+
+
+class LockedError(RuntimeError):
+    """Another process holds the lock on an output folder."""
+
+
+class DirLock:
+    """Context manager holding `flock(LOCK_EX | LOCK_NB)` on `directory/.lock`.
+
+    Raises:
+        LockedError: on enter, when another process holds it; the message names that process.
+    """
+
+    def __init__(self, directory: str | os.PathLike, what: str = "ablations.run") -> None:
+        self.path = Path(directory) / ".lock"
+        self.what = what
+        self._fd: int | None = None
+
+    def __enter__(self) -> "DirLock":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown process"
+            os.close(fd)
+            raise LockedError(
+                f"{self.path.parent} is in use by another {self.what} ({holder}); wait for it to finish, "
+                f"or give another out_dir=. The lock frees itself when that process ends."
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
+        self._fd = fd
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if self._fd is not None:
+            os.ftruncate(self._fd, 0)
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None

@@ -1,0 +1,143 @@
+"""`python -m ablations.run grid=NAME [profile=P] [seeds=N] [out_dir=DIR] [only=a,b] [KEY=VALUE ...]`.
+
+Runner settings are `grid`, `profile` (smoke | small | paper | auto), `seeds`, `out_dir`, `only`, and for
+scale-out `launcher` (joblib | submitit_slurm | submitit_local), `jobs` (parallel jobs for joblib) and
+`gpus` (GPUs to spread jobs over; default: all visible). Every other `KEY=VALUE` is an `experiments`
+override applied to every variant (e.g. `data.text_encoder=bow`), and `hydra.*` settings go to the
+launcher (e.g. `hydra.launcher.partition=gpu`). Every run is composed and validated before any is trained.
+
+Without `launcher`, the runs go one after another in this process. With one, this process validates,
+takes the out_dir lock, starts a Hydra multirun of `ablations.job` over the runs still to do (one job
+per run, each on its own GPU), waits, and collects the table.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+from ablations.grids import GridError, list_grids
+from ablations.lock import DirLock, LockedError
+from ablations.runner import (
+    FINAL_STATUSES,
+    LAUNCH,
+    RESULTS,
+    check_previous,
+    complete_attempts,
+    make_settings,
+    prepare,
+    repair_results,
+    run_grid,
+    write_manifest,
+)
+from ganblocks.io import read_jsonl
+
+RUNNER_KEYS = ("grid", "profile", "seeds", "out_dir", "only", "launcher", "jobs", "gpus")
+LAUNCHERS = ("joblib", "submitit_slurm", "submitit_local")
+
+USAGE = f"""usage: python -m ablations.run grid=NAME [profile=smoke|small|paper|auto] [seeds=N] [out_dir=DIR]
+                              [only=LABEL,LABEL] [launcher={'|'.join(LAUNCHERS)} [jobs=K] [gpus=G]]
+                              [KEY=VALUE ...   experiments overrides, e.g. data.text_encoder=bow]
+                              [hydra.KEY=VALUE ...   launcher settings]
+grids: {', '.join(list_grids())}"""
+
+
+def parse_args(argv: list[str]) -> tuple[dict[str, str], list[str], list[str]]:
+    """Split `KEY=VALUE` arguments into runner settings, experiments overrides and hydra settings."""
+    runner, overrides, hydra = {}, [], []
+    for arg in argv:
+        if "=" not in arg:
+            raise GridError(f"argument {arg!r} is not KEY=VALUE; runner keys: {', '.join(RUNNER_KEYS)}\n{USAGE}")
+        key, value = arg.split("=", 1)
+        if key in RUNNER_KEYS:
+            runner[key] = value
+        elif key.lstrip("+~").startswith("hydra.") or key.startswith("hydra/"):
+            hydra.append(arg)
+        else:
+            overrides.append(arg)
+    if "grid" not in runner:
+        raise GridError(f"grid= is required\n{USAGE}")
+    if "launcher" in runner and runner["launcher"] not in LAUNCHERS:
+        raise GridError(f"unknown launcher {runner['launcher']!r} (from launcher=); accepted: {', '.join(LAUNCHERS)}")
+    stray = [k for k in ("jobs", "gpus") if k in runner and "launcher" not in runner]
+    if stray:
+        raise GridError(f"{', '.join(stray)}= only apply with launcher=; accepted launchers: {', '.join(LAUNCHERS)}")
+    if hydra and "launcher" not in runner:
+        raise GridError(f"hydra settings {hydra} only apply with launcher=; accepted launchers: {', '.join(LAUNCHERS)}")
+    return runner, overrides, hydra
+
+
+def visible_gpus() -> int:
+    import torch
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def launch(
+    runner: dict[str, str],
+    overrides: list[str],
+    hydra: list[str],
+    log: Callable[[str], None] = print,
+    **fns: str,
+) -> Path:
+    """Validate, lock, run the pending runs as a Hydra multirun of `ablations.job`, collect.
+
+    `fns` (compose_fn, train_fn, evaluate_fn) are "module:function" seams the jobs load (tests use them).
+    """
+    settings = make_settings(runner["grid"], runner.get("profile"), runner.get("seeds"), runner.get("out_dir"), runner.get("only"), overrides, **fns)
+    specs, cfgs = prepare(settings)
+    out_dir = settings.out_dir.resolve()
+    with DirLock(out_dir):
+        check_previous(specs, cfgs, out_dir)
+        repair_results(out_dir)
+        write_manifest(settings, specs)
+        done = complete_attempts(read_jsonl(out_dir / RESULTS))
+        pending = [s.index for s in specs if done.get((s.variant, s.seed), [{}])[0].get("status") not in FINAL_STATUSES]
+        log(f"{len(specs)} runs, {len(specs) - len(pending)} done earlier, {len(pending)} to launch with {runner['launcher']}")
+        if pending:
+            gpus = int(runner.get("gpus", visible_gpus()))
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            cmd = [
+                sys.executable, "-m", "ablations.job", "--multirun",
+                f"hydra/launcher={runner['launcher']}",
+                f"launch={out_dir / LAUNCH}",
+                f"index={','.join(str(i) for i in pending)}",
+                f"gpus={gpus}",
+                f"hydra.sweep.dir={out_dir / 'hydra' / stamp}",
+            ]
+            if runner["launcher"] == "joblib":
+                cmd.append(f"hydra.launcher.n_jobs={int(runner.get('jobs', max(gpus, 1)))}")
+            cmd += hydra
+            log("launching: " + " ".join(cmd))
+            proc = subprocess.run(cmd)
+            if proc.returncode != 0:
+                log(f"launcher exited with {proc.returncode}; collecting what finished (rerun to resume the rest)")
+        from ablations.collect import collect
+
+        paths = collect(out_dir, rank_fn=settings.rank_fn, log=log)
+        log(f"table: {paths['table.md']}")
+    return out_dir
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(__doc__.strip() + "\n\n" + USAGE)
+        return 0 if argv else 2
+    try:
+        runner, overrides, hydra = parse_args(argv)
+        if "launcher" in runner:
+            launch(runner, overrides, hydra)
+        else:
+            run_grid(runner["grid"], runner.get("profile"), runner.get("seeds"), runner.get("out_dir"), runner.get("only"), overrides)
+    except (GridError, LockedError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

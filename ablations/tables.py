@@ -1,0 +1,174 @@
+"""Ablation tables: per-run results -> mean +- std over seeds per variant, as Markdown, booktabs LaTeX, CSV.
+
+Input is one row per run (`runs_frame` in ablations.collect builds it): variant, variant_index, seed,
+status, reason, one column per metric, params, images_per_s. A column's direction decides which mean is
+bold: FID, KID and rank are lower-is-better; parameter count is never bold.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Column:
+    """A table column: its header, the metric names that feed it, and which way is better."""
+
+    header: str
+    keys: tuple[str, ...]
+    better: str | None  # "higher" | "lower" | None (never bold)
+    required: bool = True  # shown even when no run has it (as "–")
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("IS", ("is", "inception_score", "isc"), "higher"),
+    Column("FID", ("fid",), "lower"),
+    Column("KID", ("kid",), "lower", required=False),
+    Column("R-precision", ("r_precision", "rprecision"), "higher"),
+    Column("Rank", ("rank_proxy", "rank"), "lower"),
+    Column("Coarse attr.", ("attr_coarse", "coarse_attribute_accuracy", "attributes_coarse", "coarse_attr", "attributes.coarse"), "higher"),
+    Column("Fine attr.", ("attr_fine", "fine_attribute_accuracy", "attributes_fine", "fine_attr", "attributes.fine"), "higher"),
+    Column("Diversity", ("diversity", "lpips_diversity"), "higher"),
+    Column("Params", ("params",), None),
+    Column("Images/s", ("images_per_s",), "higher"),
+)
+
+
+def column_key(col: Column, frame: pd.DataFrame) -> str | None:
+    """The first of the column's metric names present in `frame`, or None."""
+    for k in col.keys:
+        if k in frame.columns and frame[k].notna().any():
+            return k
+    return None
+
+
+def aggregate(runs: pd.DataFrame, order: Sequence[str] | None = None) -> pd.DataFrame:
+    """One row per variant: n_runs, n_ok, statuses, and <header> mean / std / n over ok seeds.
+
+    Args:
+        runs: one row per run (see module docstring).
+        order: variant labels in table order (the grid's); others follow in first-seen order.
+    """
+    labels = list(order or [])
+    labels += [v for v in runs["variant"].drop_duplicates() if v not in labels]
+    labels = [v for v in labels if (runs["variant"] == v).any()]
+    out = []
+    for label in labels:
+        sub = runs[runs["variant"] == label].sort_values("seed")
+        ok = sub[sub["status"] == "ok"]
+        rec: dict = {"variant": label, "n_runs": len(sub), "n_ok": len(ok), "seeds": ",".join(str(int(s)) for s in sub["seed"])}
+        bad = sub[sub["status"] != "ok"]
+        rec["status"] = "ok" if bad.empty else "; ".join(f"seed {int(r.seed)} {r.status}" for r in bad.itertuples())
+        rec["reasons"] = "; ".join(f"seed {int(r.seed)}: {r.reason}" for r in bad.itertuples() if isinstance(r.reason, str))
+        for col in COLUMNS:
+            key = column_key(col, runs)
+            values = pd.to_numeric(ok[key], errors="coerce").dropna() if key else pd.Series(dtype=float)
+            rec[f"{col.header} mean"] = float(values.mean()) if len(values) else math.nan
+            rec[f"{col.header} std"] = float(values.std(ddof=1)) if len(values) > 1 else math.nan
+            rec[f"{col.header} n"] = int(len(values))
+        out.append(rec)
+    return pd.DataFrame(out)
+
+
+def shown_columns(agg: pd.DataFrame) -> list[Column]:
+    """Required columns, plus optional ones that have a value."""
+    return [c for c in COLUMNS if c.required or agg[f"{c.header} n"].sum() > 0]
+
+
+def _decimals(values: Sequence[float]) -> int:
+    finite = [abs(v) for v in values if isinstance(v, float) and math.isfinite(v)]
+    top = max(finite, default=1.0)
+    return 1 if top >= 100 else 2 if top >= 1 else 3
+
+
+def _params(v: float) -> str:
+    if not math.isfinite(v):
+        return "–"
+    for unit, scale in (("M", 1e6), ("k", 1e3)):
+        if abs(v) >= scale:
+            return f"{v / scale:.2f}{unit}"
+    return f"{int(v)}"
+
+
+def cells(agg: pd.DataFrame, latex: bool = False) -> tuple[list[str], list[list[str]]]:
+    """Headers and formatted cells (best per column in bold) for Markdown or LaTeX."""
+    cols = shown_columns(agg)
+    pm = r" $\pm$ " if latex else " ± "
+    arrows = {"higher": r" $\uparrow$" if latex else " ↑", "lower": r" $\downarrow$" if latex else " ↓", None: ""}
+    headers = ["Variant"] + [c.header + arrows[c.better] for c in cols] + ["Runs"]
+    body = [[latex_escape(v) if latex else v for v in agg["variant"]]]
+    for c in cols:
+        means = [float(x) for x in agg[f"{c.header} mean"]]
+        stds = [float(x) for x in agg[f"{c.header} std"]]
+        dec = _decimals(means)
+        texts = []
+        for m, s in zip(means, stds):
+            if not math.isfinite(m):
+                texts.append("–")
+            elif c.header == "Params":
+                texts.append(_params(m))
+            else:
+                texts.append(f"{m:.{dec}f}" + (f"{pm}{s:.{dec}f}" if math.isfinite(s) else ""))
+        finite = [round(m, dec) for m in means if math.isfinite(m)]
+        if c.better and len(set(finite)) > 1:  # a column where every variant ties has no best
+            best = max(finite) if c.better == "higher" else min(finite)
+            texts = [
+                (rf"\textbf{{{t}}}" if latex else f"**{t}**") if math.isfinite(m) and round(m, dec) == best else t
+                for t, m in zip(texts, means)
+            ]
+        body.append(texts)
+    runs = [f"{ok}/{n}" + ("" if st == "ok" else f" ({st})") for ok, n, st in zip(agg["n_ok"], agg["n_runs"], agg["status"])]
+    body.append([latex_escape(r) if latex else r for r in runs])
+    rows = [list(r) for r in zip(*body)]
+    return headers, rows
+
+
+def latex_escape(text: str) -> str:
+    """Escape LaTeX special characters in a label."""
+    out = str(text)
+    for a, b in (("\\", r"\textbackslash{}"), ("_", r"\_"), ("%", r"\%"), ("&", r"\&"), ("#", r"\#"), ("$", r"\$"), ("{", r"\{"), ("}", r"\}")):
+        out = out.replace(a, b)
+    return out
+
+
+def to_markdown(agg: pd.DataFrame, caption: str) -> str:
+    """A Markdown table with the caption above it and failure reasons below it."""
+    headers, rows = cells(agg)
+    align = ["---"] + ["---:"] * (len(headers) - 1)
+    lines = [f"**Table.** {caption}", "", "| " + " | ".join(headers) + " |", "| " + " | ".join(align) + " |"]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    notes = [f"- {v}: {r}" for v, r in zip(agg["variant"], agg["reasons"]) if r]
+    if notes:
+        lines += ["", "Runs that did not finish:", *notes]
+    return "\n".join(lines) + "\n"
+
+
+def to_latex(agg: pd.DataFrame, caption: str, label: str = "tab:ablation") -> str:
+    """A booktabs table (needs \\usepackage{booktabs})."""
+    headers, rows = cells(agg, latex=True)
+    spec = "l" + "r" * (len(headers) - 1)
+    text = latex_escape(caption).replace("±", r"$\pm$").replace("↑", r"$\uparrow$").replace("↓", r"$\downarrow$")
+    lines = [
+        r"\begin{table}[t]",
+        r"\centering",
+        rf"\caption{{{text}}}",
+        rf"\label{{{label}}}",
+        rf"\begin{{tabular}}{{{spec}}}",
+        r"\toprule",
+        " & ".join(headers) + r" \\",
+        r"\midrule",
+        *[" & ".join(r) + r" \\" for r in rows],
+        r"\bottomrule",
+        r"\end{tabular}",
+        r"\end{table}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def to_csv(agg: pd.DataFrame) -> str:
+    """The aggregate numbers, unformatted."""
+    return agg.to_csv(index=False, float_format="%.6g")

@@ -1,0 +1,220 @@
+"""The grid runner with stand-in compose/train/evaluate (tests/ablations/fakes.py): recording, resume, locks."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ablations import run as cli
+from ablations.collect import collect, runs_frame
+from ablations.grids import GridError
+from ablations.lock import DirLock, LockedError
+from ablations.runner import RESULTS, complete_attempts, run_grid
+from ganblocks.io import read_jsonl
+from tests.ablations import fakes
+
+SEAMS = dict(
+    compose_fn="tests.ablations.fakes:compose",
+    train_fn="tests.ablations.fakes:train",
+    evaluate_fn="tests.ablations.fakes:evaluate",
+    rank_fn="tests.ablations.fakes:rank",
+)
+REQUIRED = ["IS", "FID", "R-precision", "Rank", "Coarse attr.", "Fine attr.", "Diversity", "Params", "Images/s"]
+
+
+@pytest.fixture(autouse=True)
+def _reset_fakes():
+    fakes.INTERRUPT.update(variant=None, at_step=None)
+    fakes.CALLS.clear()
+    yield
+    fakes.INTERRUPT.update(variant=None, at_step=None)
+
+
+def grid(out_dir: Path, seeds: int = 2, overrides=(), log=None, plots=False, **kw) -> Path:
+    return run_grid("ca_variants", "smoke", seeds, out_dir, None, overrides, log=log or (lambda s: None), plots=plots, **SEAMS, **kw)
+
+
+def table_rows(path: Path) -> dict[str, str]:
+    """variant -> its Markdown table line."""
+    lines = [ln for ln in path.read_text().splitlines() if ln.startswith("| ") and not ln.startswith("| Variant") and "---" not in ln]
+    return {ln.split("|")[1].strip(): ln for ln in lines}
+
+
+def test_grid_writes_rows_and_tables(tmp_path):
+    lines: list[str] = []
+    out = grid(tmp_path / "g", log=lines.append, plots=True)
+    rows = read_jsonl(out / RESULTS)
+    assert len(rows) == 3 * 2 * 7  # variants x seeds x metrics
+    assert {r["status"] for r in rows} == {"ok"}
+    for key in ("value", "n_samples", "splits", "evaluator", "profile", "git_sha", "wall_s", "params", "images_per_s"):
+        assert all(key in r for r in rows), key
+    assert [ln for ln in lines if ": ok," in ln][0].startswith("[1/6] ca_variants none seed=0: ok")
+    md = (out / "table.md").read_text()
+    header = [ln for ln in md.splitlines() if ln.startswith("| Variant")][0]
+    for col in REQUIRED:
+        assert col in header, col
+    assert set(table_rows(out / "table.md")) == {"none", "gaussian", "mixture"}
+    assert "fake-judge" in md and "64" in md and "smoke" in md and "[0, 1]" in md
+    assert md.count("**") >= 2 * 6  # a best value per directed column
+    tex = (out / "table.tex").read_text()
+    assert "\\toprule" in tex and "\\midrule" in tex and "\\bottomrule" in tex and "$\\pm$" in tex
+    csv = (out / "table.csv").read_text().splitlines()
+    assert len(csv) == 4 and "IS mean" in csv[0]
+    assert (out / "plots" / "metric_is.png").exists() and (out / "plots" / "curve_loss_d.png").exists()
+    assert "Rank" in header and table_rows(out / "table.md")["none"].count("±") >= 7
+
+
+def test_mean_and_std_over_seeds(tmp_path):
+    out = grid(tmp_path / "g", seeds=2)
+    frame = runs_frame(out)
+    values = frame[frame["variant"] == "gaussian"]["is"].tolist()
+    assert len(values) == 2
+    csv = {ln.split(",")[0]: ln for ln in (out / "table.csv").read_text().splitlines()}
+    mean = sum(values) / 2
+    assert f"{mean:.6g}" in csv["gaussian"]
+
+
+def test_second_call_skips_finished_runs(tmp_path):
+    out = grid(tmp_path / "g", seeds=1)
+    n_rows = len(read_jsonl(out / RESULTS))
+    fakes.CALLS.clear()
+    lines: list[str] = []
+    grid(out, seeds=1, log=lines.append)
+    assert fakes.CALLS == []
+    assert len(read_jsonl(out / RESULTS)) == n_rows
+    assert sum("earlier, skipped" in ln for ln in lines) == 3
+
+
+def test_interrupted_run_resumes_and_table_matches_uninterrupted(tmp_path):
+    reference = grid(tmp_path / "ref", seeds=1)
+    fakes.INTERRUPT.update(variant="gaussian", at_step=3)
+    with pytest.raises(KeyboardInterrupt):
+        grid(tmp_path / "cut", seeds=1)
+    cut = tmp_path / "cut"
+    assert json.loads((cut / "runs/gaussian/seed0/checkpoint.json").read_text())["step"] == 3
+    fakes.INTERRUPT.update(variant=None, at_step=None)
+    fakes.CALLS.clear()
+    grid(cut, seeds=1)
+    assert [Path(c).parent.name for c in fakes.CALLS] == ["gaussian", "mixture"]  # none was not redone
+    log = read_jsonl(cut / "runs/gaussian/seed0/log.jsonl")
+    assert [r["step"] for r in log] == list(range(fakes.STEPS))  # resumed, not restarted
+    assert (cut / "table.csv").read_text() == (reference / "table.csv").read_text()
+    assert table_rows(cut / "table.md") == table_rows(reference / "table.md")
+
+
+def test_kill_between_appends_redoes_only_that_attempt(tmp_path):
+    reference = grid(tmp_path / "ref", seeds=1)
+    out = tmp_path / "cut"
+    shutil.copytree(reference, out)
+    # Simulate kill -9 while the last run's rows were being appended: keep 3 of its 7 rows, and a torn line.
+    text = (out / RESULTS).read_text().splitlines(keepends=True)
+    (out / RESULTS).write_text("".join(text[:-4]) + text[-4][:25])
+    for name in ("table.md", "table.csv"):
+        (out / name).unlink()
+    assert ("mixture", 0) not in complete_attempts(read_jsonl(out / RESULTS))
+    fakes.CALLS.clear()
+    grid(out, seeds=1)
+    assert [Path(c).parent.name for c in fakes.CALLS] == ["mixture"]
+    assert (out / "table.csv").read_text() == (reference / "table.csv").read_text()
+    assert all(isinstance(r, dict) for r in read_jsonl(out / RESULTS))
+
+
+def test_failed_and_diverged_runs_are_recorded_and_grid_goes_on(tmp_path, monkeypatch):
+    monkeypatch.setattr("ablations.runner.load_grid", _grid_with("boom", "nan"))
+    lines: list[str] = []
+    out = grid(tmp_path / "g", seeds=1, log=lines.append)
+    statuses = {(r["variant"], r["status"]) for r in read_jsonl(out / RESULTS)}
+    assert statuses == {("none", "ok"), ("boom", "failed"), ("nan", "diverged"), ("gaussian", "ok")}
+    failed = [r for r in read_jsonl(out / RESULTS) if r["status"] == "failed"][0]
+    assert failed["reason"] == "RuntimeError: boom at step 0" and failed["metric"] is None
+    assert "RuntimeError" in (out / "runs/boom/seed0/error.txt").read_text()
+    md = (out / "table.md").read_text()
+    assert "0/1 (seed 0 failed)" in md and "0/1 (seed 0 diverged)" in md
+    assert "boom: seed 0: RuntimeError: boom at step 0" in md and "loss_d is nan at step 2" in md
+    assert any("[4/4] ca_variants gaussian seed=0: ok" in ln for ln in lines)
+    # A failed run is tried again on the next call; a diverged one is final.
+    fakes.CALLS.clear()
+    grid(out, seeds=1)
+    assert [Path(c).parent.name for c in fakes.CALLS] == ["boom"]
+
+
+def _grid_with(*labels):
+    from ablations.grids import Grid, Variant, load_grid
+
+    base = load_grid("ca_variants")
+    extra = tuple(Variant(lab, (f"model.conditioning={lab}",)) for lab in labels)
+    patched = Grid(base.name, base.description, (base.variants[0], *extra, base.variants[1]), base.seeds)
+    return lambda name, *a: patched
+
+
+def test_lock_refuses_a_second_runner(tmp_path):
+    out = tmp_path / "g"
+    with DirLock(out):
+        with pytest.raises(LockedError, match=r"in use by another ablations.run \(pid \d+"):
+            grid(out, seeds=1)
+    assert fakes.CALLS == []
+    grid(out, seeds=1)  # released: the same call now works
+    assert len(fakes.CALLS) == 3
+
+
+def test_bad_override_fails_before_any_training(tmp_path):
+    with pytest.raises(GridError, match="variant 'none', seed 0: the config does not compose.*unknown key 'model.bogus'"):
+        grid(tmp_path / "g", seeds=1, overrides=["model.bogus=1"])
+    assert fakes.CALLS == [] and not (tmp_path / "g").exists()
+
+
+def test_changed_config_on_same_out_dir_is_refused(tmp_path):
+    out = grid(tmp_path / "g", seeds=1)
+    with pytest.raises(GridError, match="different config"):
+        grid(out, seeds=1, overrides=["data.text_encoder=rnn"])
+
+
+def test_cli_errors_list_what_is_accepted(capsys):
+    assert cli.main(["grid=nope"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown grid 'nope'" in err and "ca_variants" in err and "text_twice" in err
+    assert cli.main(["grid=ca_variants", "profile=huge"]) == 2
+    assert "accepted: smoke, small, paper, auto" in capsys.readouterr().err
+    assert cli.main(["grid=ca_variants", "only=none,bogus"]) == 2
+    assert "its variants: none, gaussian, mixture" in capsys.readouterr().err
+    assert cli.main(["grid=ca_variants", "launcher=ray"]) == 2
+    assert "accepted: joblib, submitit_slurm, submitit_local" in capsys.readouterr().err
+    assert cli.main(["grid=ca_variants", "jobs=2"]) == 2
+    assert cli.main(["--help"]) == 0 and "grids: ca_variants" in capsys.readouterr().out
+
+
+def test_cli_splits_runner_settings_overrides_and_hydra():
+    runner, overrides, hydra = cli.parse_args(
+        ["grid=ca_variants", "seeds=2", "data.text_encoder=bow", "launcher=joblib", "hydra.launcher.n_jobs=3"]
+    )
+    assert runner == {"grid": "ca_variants", "seeds": "2", "launcher": "joblib"}
+    assert overrides == ["data.text_encoder=bow"] and hydra == ["hydra.launcher.n_jobs=3"]
+
+
+def test_collector_rebuilds_tables_from_results(tmp_path, capsys):
+    out = grid(tmp_path / "g", seeds=1)
+    before = (out / "table.csv").read_text()
+    for name in ("table.md", "table.tex", "table.csv"):
+        (out / name).unlink()
+    from ablations.collect import main
+
+    assert main([f"out_dir={out}", "plots=false", "samples=false"]) == 0
+    assert (out / "table.csv").read_text() == before
+    assert f"table: {out / 'table.md'}" in capsys.readouterr().out
+    with pytest.raises(FileNotFoundError, match="no results.jsonl"):
+        collect(tmp_path / "empty")
+
+
+def test_joblib_launcher_runs_two_jobs(tmp_path):
+    pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
+    out = tmp_path / "g"
+    runner = {"grid": "ca_variants", "profile": "smoke", "seeds": "1", "out_dir": str(out), "only": "none,gaussian",
+              "launcher": "joblib", "jobs": "2", "gpus": "0"}
+    cli.launch(runner, [], [], log=lambda s: None, **SEAMS)
+    rows = read_jsonl(out / RESULTS)
+    assert {(r["variant"], r["status"]) for r in rows} == {("none", "ok"), ("gaussian", "ok")}
+    assert set(table_rows(out / "table.md")) == {"none", "gaussian"}
+    assert sorted(p.name for p in (out / "hydra").iterdir())  # Hydra's sweep folder lives in out_dir
