@@ -6,3 +6,18 @@ import tempfile
 # Set at import time, before any test module builds a dataset or an evaluator.
 if not os.environ.get("GANBLOCKS_CACHE"):
     os.environ["GANBLOCKS_CACHE"] = tempfile.mkdtemp(prefix="ganblocks-test-cache-")
+
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tiny_synthbirds():
+    """Root folder of the tiny SynthBirds build (20 classes x 8 images, 128 px), built once per session.
+
+    Load it with `build_dataset("synthbirds", split, imsize, encoder, root=tiny_synthbirds)`, or just
+    `size="tiny"` (same cached build).
+    """
+    from ganblocks.data import synthbirds
+
+    return synthbirds.ensure_built(size="tiny", seed=0)

@@ -1,1 +1,7 @@
-"""text"""
+"""Text encoders (`text_encoder` registry): precomputed, bow, rnn, minilm.
+
+Every encoder has `encode(captions: list[str]) -> float32 (N, dim)`, `dim` and `cache_key()`.
+"""
+
+from ganblocks.text.base import TextEncoder, tokenize  # noqa: F401
+from ganblocks.text import bow, precomputed  # noqa: F401  (register the encoders)

@@ -1,0 +1,102 @@
+"""BatchLoader: shapes and range, determinism, exact mid-epoch resume, wrong captions, crop and flip."""
+
+import pytest
+import torch
+
+from ganblocks.data import BatchLoader, build_dataset
+from ganblocks.types import Batch
+
+
+@pytest.fixture(scope="module")
+def ds(tiny_synthbirds):
+    return build_dataset("synthbirds", "train", 64, "bow", root=tiny_synthbirds)
+
+
+def _collect(loader, n):
+    out = []
+    for _ in range(3):
+        for b in loader:
+            out.append(b)
+            if len(out) == n:
+                return out
+    return out
+
+
+def test_batch_shapes_range_and_types(ds):
+    loader = BatchLoader(ds, 16, "cpu", seed=0)
+    assert len(loader) == len(ds) // 16
+    b = next(iter(loader))
+    assert isinstance(b, Batch) and len(b) == 16
+    assert b.images.shape == (16, 3, 64, 64) and b.images.dtype == torch.float32
+    assert -1.0 <= b.images.min() and b.images.max() <= 1.0
+    assert b.embeddings.shape == b.wrong_embeddings.shape == (16, ds.embedding_dim)
+    assert torch.equal(b.embeddings, ds.embeddings[b.indices, b.caption_ids])
+    assert torch.equal(b.class_ids, ds.class_ids[b.indices])
+
+
+def test_epoch_visits_every_image_once(ds):
+    loader = BatchLoader(ds, 16, "cpu", seed=1, drop_last=False)
+    seen = torch.cat([b.indices for b in loader])
+    assert sorted(seen.tolist()) == list(range(len(ds)))
+    again = torch.cat([b.indices for b in loader])  # next epoch: a new order
+    assert not torch.equal(seen, again)
+
+
+def test_same_seed_same_batches_other_seed_differs(ds):
+    a = _collect(BatchLoader(ds, 16, "cpu", seed=5), 8)
+    b = _collect(BatchLoader(ds, 16, "cpu", seed=5), 8)
+    c = _collect(BatchLoader(ds, 16, "cpu", seed=6), 8)
+    for x, y in zip(a, b):
+        for k in x.__dict__:
+            assert torch.equal(getattr(x, k), getattr(y, k)), k
+    assert not torch.equal(a[0].indices, c[0].indices)
+
+
+def test_resume_mid_epoch_gives_identical_batches(ds):
+    full = _collect(BatchLoader(ds, 16, "cpu", seed=2), 12)  # crosses an epoch boundary (7 per epoch)
+    first = BatchLoader(ds, 16, "cpu", seed=2)
+    head = _collect(first, 4)
+    state = first.state_dict()
+    resumed = BatchLoader(ds, 16, "cpu", seed=2)
+    resumed.load_state_dict(state)
+    tail = _collect(resumed, 8)
+    for x, y in zip(full, head + tail):
+        assert torch.equal(x.images, y.images) and torch.equal(x.wrong_embeddings, y.wrong_embeddings)
+    with pytest.raises(ValueError, match="batch_size=16 but this loader has batch_size=8"):
+        BatchLoader(ds, 8, "cpu", seed=2).load_state_dict(state)
+
+
+def test_wrong_captions_come_from_another_class(ds):
+    loader = BatchLoader(ds, 32, "cpu", seed=3, wrong="class")
+    emb = ds.embeddings.reshape(-1, ds.embedding_dim)
+    owner = torch.arange(len(ds)).repeat_interleave(ds.n_captions)
+    for b in loader:
+        match = (b.wrong_embeddings[:, None, :] == emb[None]).all(-1)  # (B, N*n)
+        assert match.any(1).all()
+        wrong_class = ds.class_ids[owner[match.float().argmax(1)]]
+        assert (wrong_class != b.class_ids).all()
+
+
+def test_shift_mode_is_official_batch_shift(ds):
+    b = next(iter(BatchLoader(ds, 16, "cpu", seed=3, wrong="shift")))
+    assert torch.equal(b.wrong_embeddings, b.embeddings.roll(-1, 0))
+
+
+def test_crop_and_flip_match_the_stored_image(ds):
+    b = next(iter(BatchLoader(ds, 8, "cpu", seed=4, crop=False, flip=False)))
+    off = (ds.load_size - 64) // 2
+    ref = ds.images[b.indices][:, :, off:off + 64, off:off + 64].float() / 127.5 - 1
+    assert torch.allclose(b.images, ref)
+    flipped = [x for x in _collect(BatchLoader(ds, 8, "cpu", seed=4, crop=False), 5)]
+    stored = [ds.images[x.indices][:, :, off:off + 64, off:off + 64].float() / 127.5 - 1 for x in flipped]
+    n_flip = sum(int((torch.flip(s, [-1]) - x.images).abs().amax((1, 2, 3)).lt(1e-6).sum())
+                 for s, x in zip(stored, flipped))
+    n_same = sum(int((s - x.images).abs().amax((1, 2, 3)).lt(1e-6).sum()) for s, x in zip(stored, flipped))
+    assert n_flip + n_same == 40 and 5 < n_flip < 35
+
+
+def test_bad_arguments(ds):
+    with pytest.raises(ValueError, match="wrong='nope'"):
+        BatchLoader(ds, 4, "cpu", wrong="nope")
+    with pytest.raises(ValueError, match="batch_size=1000"):
+        BatchLoader(ds, 1000, "cpu")
