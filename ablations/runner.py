@@ -232,7 +232,13 @@ def _first(d: dict, keys: Sequence[str]) -> Any:
 
 
 def run_facts(run_dir: Path, status: dict) -> dict[str, Any]:
-    """Parameter count and training images/s of a finished run, from the trainer's status (or status.json)."""
+    """Parameter count and training images/s of a run, from the trainer's status (or run_dir/status.json).
+
+    The trainer reports `params` per stage ({stage: {"G", "G_total", "D"}}) and `images_per_sec` per stage.
+    The table's parameter count is the final generator's, frozen Stage-I included (`G_total` of the last
+    stage): what draws the images. Images/s is the harmonic mean over stages, which is the whole run's
+    rate when its stages train on equally many images (every profile's schedule).
+    """
     merged: dict = {}
     path = Path(run_dir) / "status.json"
     if path.exists():
@@ -241,11 +247,18 @@ def run_facts(run_dir: Path, status: dict) -> dict[str, Any]:
         except json.JSONDecodeError:
             pass
     merged.update(status or {})
-    params = _first(merged, ("params", "num_params", "n_params", "parameters", "generator_params"))
-    if isinstance(params, dict):  # per network: report the generator(s), what a user deploys
-        params = sum(v for k, v in params.items() if isinstance(v, (int, float)) and k.lower().startswith(("g", "gen", "stage")))
-    ips = _first(merged, ("images_per_s", "images_per_sec", "img_per_s", "throughput"))
-    return {"params": int(params) if params is not None else None, "images_per_s": float(ips) if ips is not None else None}
+    params = _first(merged, ("params", "num_params", "n_params"))
+    if isinstance(params, dict) and params:
+        last = list(params.values())[-1]
+        params = last.get("G_total", last.get("G")) if isinstance(last, dict) else last
+    rate = _first(merged, ("images_per_sec", "images_per_s"))
+    if isinstance(rate, dict):
+        rates = [float(r) for r in rate.values() if isinstance(r, (int, float)) and r > 0]
+        rate = len(rates) / sum(1.0 / r for r in rates) if rates else None
+    return {
+        "params": int(params) if isinstance(params, (int, float)) else None,
+        "images_per_s": round(float(rate), 3) if isinstance(rate, (int, float)) else None,
+    }
 
 
 def run_spec(
@@ -257,6 +270,9 @@ def run_spec(
     sha: str,
 ) -> str:
     """Train (or resume) and evaluate one run, append its rows, and return its status (ok|diverged|failed).
+
+    A trainer that returns status "running" paused on purpose: nothing is recorded and "paused" is
+    returned; the next call resumes the run.
 
     Exceptions from training or evaluation become a `failed` row with the reason (traceback in
     run_dir/error.txt); KeyboardInterrupt and SystemExit pass through, leaving the run to be resumed.
@@ -277,6 +293,8 @@ def run_spec(
                 metrics = evaluate_fn(run_dir, cfg)
                 if not metrics:
                     status, reason = "failed", "evaluation returned no metrics"
+            elif state == "running":  # the trainer paused (e.g. stop_after): not a result yet
+                return "paused"
             elif state == "diverged":
                 status, reason = "diverged", result.get("reason") or "diverged"
             else:
