@@ -1,0 +1,523 @@
+"""The training loop: every stage of `cfg.pipeline`, one D step then one G step per batch.
+
+    status = train(cfg, run_dir)          # trains, or resumes from run_dir/checkpoints, and returns status
+
+Phases of a stage: build data and models (from registry names, `assemble.py`), restore the last
+checkpoint if there is one, then train. The loop reads records, never variant names: D's conditioning
+comes from `D.condition_input`, the loss asks the heads for logits and the conditioning block for its
+regulariser. On CUDA the step runs under bf16 autocast with channels_last, TF32 and fused Adam, and never
+syncs with the host: losses are summed on the device and read every `train.log_every` steps. On CPU it
+runs float32 and is bit-for-bit reproducible, resume included.
+
+Run folder: config.yaml, status.json, log.jsonl, samples/<stage>_<step>.png,
+checkpoints/<stage>/{last,final,diverged}.pt.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import math
+import os
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch import Tensor, nn
+
+from ganblocks.io import append_jsonl, atomic_write_bytes, atomic_write_text
+from ganblocks.registry import build
+from ganblocks.training import assemble
+from ganblocks.training.state import (
+    load_checkpoint,
+    read_status,
+    rng_state,
+    save_checkpoint,
+    seed_everything,
+    set_rng_state,
+    write_status,
+)
+from ganblocks.types import Batch, DiscriminatorOutput, GeneratorOutput
+
+
+class _PairScorer(nn.Module):
+    """D applied to real and fake images under several conditions, in one forward (one DDP call per step).
+
+    forward(real (B, 3, S, S) | None, fake (B', 3, S, S) | None, real_conditions, fake_conditions)
+        -> (outputs for real under each condition, outputs for fake under each condition).
+    The image is encoded once and its features scored by the head once per condition, as the official code.
+    """
+
+    def __init__(self, discriminator: nn.Module) -> None:
+        super().__init__()
+        self.discriminator = discriminator
+
+    def forward(self, real, fake, real_conditions=(), fake_conditions=()):
+        out_real, out_fake = [], []
+        if real is not None:
+            features = self.discriminator.encode(real)
+            out_real = [self.discriminator.head(features, c) for c in real_conditions]
+        if fake is not None:
+            features = self.discriminator.encode(fake)
+            out_fake = [self.discriminator.head(features, c) for c in fake_conditions]
+        return out_real, out_fake
+
+
+@dataclass
+class _Distributed:
+    """Where this process sits: rank 0 of 1 unless launched by torchrun."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    @classmethod
+    def from_env(cls) -> "_Distributed":
+        world_size = int(os.environ.get("WORLD_SIZE", "1"))
+        if world_size <= 1:
+            return cls()
+        import torch.distributed as dist
+
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        return cls(dist.get_rank(), world_size, int(os.environ.get("LOCAL_RANK", "0")))
+
+
+@dataclass
+class _Stage:
+    """Everything one stage trains and tracks."""
+
+    index: int
+    name: str
+    G: nn.Module
+    D: nn.Module
+    G_step: nn.Module  # G, possibly compiled / DDP-wrapped
+    D_step: nn.Module  # _PairScorer(D), possibly compiled / DDP-wrapped
+    ema: nn.Module | None
+    opt_g: torch.optim.Optimizer
+    opt_d: torch.optim.Optimizer
+    sched_g: torch.optim.lr_scheduler.LRScheduler
+    sched_d: torch.optim.lr_scheduler.LRScheduler
+    loader: Any
+    loss: Any
+    total_steps: int
+    steps_per_epoch: int
+    text_dim: int
+    sample_text: Tensor
+    sample_noise: Tensor
+    step: int = 0
+    sums: dict[str, Tensor] = field(default_factory=dict)
+    nonfinite: Tensor | None = None
+
+
+def train(cfg: DictConfig, run_dir: str | os.PathLike, *, stop_after: int | None = None) -> dict:
+    """Train every stage of `cfg.pipeline` into `run_dir`, resuming from its checkpoints; return the status.
+
+    Args:
+        cfg: a config from `experiments.config.compose` (validated).
+        run_dir: the run folder; created if missing. Calling again on the same folder resumes.
+        stop_after: stop (with a checkpoint, status "running") after this many steps in this call; for
+            pausing a run and for the resume test. None trains to the end.
+
+    Returns:
+        The content of run_dir/status.json: {"status": "finished" | "diverged" | "running", "reason",
+        "step", "stage", "images_per_sec": {stage: float}, "params": {stage: {"G", "D"}}, ...}.
+        A "failed" status is written before an exception propagates.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    dist = _Distributed.from_env()
+    previous = read_status(run_dir)
+    if previous and previous["status"] in ("finished", "diverged"):
+        return previous  # the caller decides what to do with a finished or diverged run
+    if dist.main:
+        atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+        write_status(run_dir, "running", None, pipeline=cfg.pipeline.name, profile=cfg.profile_name)
+    device = _device(cfg, dist)
+    _configure_backends(cfg, device)
+    steps_left = [stop_after if stop_after is not None else math.inf]
+    try:
+        for index, stage_cfg in enumerate(cfg.pipeline.stages):
+            final = run_dir / "checkpoints" / stage_cfg.name / "final.pt"
+            if final.is_file():
+                continue
+            outcome = _train_stage(cfg, stage_cfg, index, run_dir, device, dist, steps_left)
+            if outcome is not None:  # diverged or paused
+                return outcome
+    except BaseException as error:
+        if dist.main:
+            write_status(run_dir, "failed", f"{type(error).__name__}: {error}")
+        raise
+    last = cfg.pipeline.stages[-1].name
+    return write_status(run_dir, "finished", None, stage=last) if dist.main else read_status(run_dir) or {}
+
+
+def _device(cfg: DictConfig, dist: _Distributed) -> torch.device:
+    if dist.world_size > 1 and torch.cuda.is_available():
+        torch.cuda.set_device(dist.local_rank)
+        return torch.device("cuda", dist.local_rank)
+    if cfg.device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(cfg.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device={cfg.device!r} but CUDA is not available; use device=cpu or device=auto")
+    return device
+
+
+def _configure_backends(cfg: DictConfig, device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
+
+
+def _autocast(cfg: DictConfig, device: torch.device):
+    if device.type == "cuda" and cfg.train.amp == "bf16":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return nullcontext()
+
+
+# ----------------------------------------------------------------------------------------------------------
+# One stage
+# ----------------------------------------------------------------------------------------------------------
+def _train_stage(cfg, stage_cfg, index, run_dir, device, dist, steps_left) -> dict | None:
+    stage_dir = run_dir / "checkpoints" / stage_cfg.name
+    seed_everything(int(cfg.seed) + 1000 * index + dist.rank)  # same start whether or not earlier stages ran in this process
+
+    # Load dataset.
+    dataset = assemble.build_training_dataset(cfg, int(stage_cfg.imsize))
+    loader = assemble.build_loader(cfg, dataset, device, seed=int(cfg.seed) + 1000 * index + dist.rank)
+    text_dim = int(dataset.embeddings.shape[-1])
+
+    # Construct networks.
+    fixed = None
+    if stage_cfg.fixed is not None:
+        fixed = load_generator(run_dir, device="cpu", stage=stage_cfg.fixed, ema=True)
+    G, D = assemble.build_stage_models(cfg, stage_cfg, text_dim, fixed)
+    G, D = G.to(device), D.to(device)
+    if device.type == "cuda" and cfg.train.channels_last:
+        G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
+    ema = None
+    if cfg.train.ema_decay is not None:
+        ema = copy.deepcopy(G).eval().requires_grad_(False)
+    fused = device.type == "cuda"
+    betas = tuple(float(b) for b in cfg.train.betas)
+    opt_g = torch.optim.Adam([p for p in G.parameters() if p.requires_grad], lr=cfg.train.lr, betas=betas, fused=fused)
+    opt_d = torch.optim.Adam([p for p in D.parameters() if p.requires_grad], lr=cfg.train.lr, betas=betas, fused=fused)
+    steps_per_epoch = max(1, len(loader))
+    total_steps = int(cfg.train.max_steps) if cfg.train.max_steps is not None else int(cfg.train.epochs) * steps_per_epoch
+    halve = None if cfg.train.lr_halve_every is None else int(cfg.train.lr_halve_every) * steps_per_epoch
+    factor = (lambda step: 0.5 ** (step // halve)) if halve else (lambda step: 1.0)
+    sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, factor)
+    sched_d = torch.optim.lr_scheduler.LambdaLR(opt_d, factor)
+    G_step, D_step = G, _PairScorer(D)
+    if cfg.train.compile:
+        G_step, D_step = torch.compile(G_step), torch.compile(D_step)
+    if dist.world_size > 1:
+        from torch.nn.parallel import DistributedDataParallel as DDP
+
+        ids = [device.index] if device.type == "cuda" else None
+        G_step = DDP(G_step, device_ids=ids, broadcast_buffers=False)
+        D_step = DDP(D_step, device_ids=ids, broadcast_buffers=False)
+
+    # Fixed captions and noise for the sample grids (a private generator: sampling never moves the global RNG).
+    n = min(int(cfg.train.n_samples), len(dataset.embeddings))
+    sample_text = torch.as_tensor(dataset.embeddings[:n, 0]).float().to(device)
+    sample_noise = torch.randn(n, G.noise_dim, generator=torch.Generator().manual_seed(int(cfg.seed))).to(device)
+
+    s = _Stage(index, stage_cfg.name, G, D, G_step, D_step, ema, opt_g, opt_d, sched_g, sched_d, loader,
+               build("loss", cfg.loss.name, where="loss.name", kl_weight=cfg.loss.kl_weight),
+               total_steps, steps_per_epoch, text_dim, sample_text, sample_noise)
+    params = {"G": _count(G, trainable=True), "G_total": _count(G), "D": _count(D)}
+
+    # Resume.
+    last = stage_dir / "last.pt"
+    if last.is_file():
+        _restore(s, load_checkpoint(last, map_location=device))
+    if dist.main:
+        write_status(run_dir, "running", None, stage=s.name, step=s.step,
+                     params={**(read_status(run_dir) or {}).get("params", {}), s.name: params})
+
+    # Train.
+    return _loop(cfg, s, run_dir, stage_dir, device, dist, steps_left)
+
+
+def _loop(cfg, s: _Stage, run_dir: Path, stage_dir: Path, device, dist, steps_left) -> dict | None:
+    tr = cfg.train
+    check_every = 1 if device.type == "cpu" else int(tr.log_every)  # host syncs only at log points on CUDA
+    batch_images = int(tr.batch_size) * dist.world_size
+    bar = None
+    if dist.main and tr.progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=s.total_steps * batch_images, initial=s.step * batch_images, unit="img",
+                   unit_scale=True, desc=s.name, dynamic_ncols=True, leave=False)
+    batches = iter(s.loader)
+    t_start, step_start = None, s.step
+    t_log, step_log = time.perf_counter(), s.step
+    while s.step < s.total_steps:
+        if steps_left[0] <= 0:
+            _checkpoint(s, stage_dir / "last.pt", dist)
+            if bar is not None:
+                bar.close()
+            return write_status(run_dir, "running", f"paused after this call's steps (stop_after)", stage=s.name, step=s.step) if dist.main else {}
+        try:
+            batch = next(batches)
+        except StopIteration:
+            batches = iter(s.loader)
+            batch = next(batches)
+        _train_step(cfg, s, batch, device)
+        s.step += 1
+        steps_left[0] -= 1
+        if t_start is None:  # images/s excludes the first step (allocation, compilation)
+            t_start, step_start = time.perf_counter(), s.step
+        if bar is not None:
+            bar.update(batch_images)
+
+        if s.step % check_every == 0 or s.step == s.total_steps:
+            if bool(s.nonfinite):
+                if bar is not None:
+                    bar.close()
+                return _diverged(s, run_dir, stage_dir, dist)
+        if s.step % int(tr.log_every) == 0 or s.step == s.total_steps:
+            now = time.perf_counter()
+            rate = (s.step - step_log) * batch_images / max(now - t_log, 1e-9)
+            record = _log_record(s, rate)
+            t_log, step_log = now, s.step
+            if dist.main:
+                append_jsonl(run_dir / "log.jsonl", record)
+                if bar is not None:
+                    bar.set_postfix(d=f"{record['loss_d']:.3f}", g=f"{record['loss_g']:.3f}", refresh=False)
+        if dist.main and (s.step % int(tr.sample_every) == 0 or s.step == s.total_steps):
+            _write_samples(s, run_dir / "samples" / f"{s.name}_{s.step:07d}.png")
+        if s.step % int(tr.checkpoint_every) == 0 and s.step < s.total_steps:
+            _checkpoint(s, stage_dir / "last.pt", dist)
+            if dist.main:
+                write_status(run_dir, "running", None, stage=s.name, step=s.step)
+    if bar is not None:
+        bar.close()
+
+    # Finish: the final checkpoint, the measured speed.
+    elapsed = time.perf_counter() - t_start if t_start is not None else 0.0
+    measured = (s.step - step_start) * batch_images / elapsed if elapsed > 0 and s.step > step_start else None
+    _checkpoint(s, stage_dir / "final.pt", dist)
+    if dist.main:
+        (stage_dir / "last.pt").unlink(missing_ok=True)
+        speeds = {**(read_status(run_dir) or {}).get("images_per_sec", {})}
+        if measured is not None:
+            speeds[s.name] = round(measured, 2)
+        write_status(run_dir, "running", None, stage=s.name, step=s.step, images_per_sec=speeds,
+                     device=str(device), world_size=dist.world_size)
+    return None
+
+
+# ----------------------------------------------------------------------------------------------------------
+# One step
+# ----------------------------------------------------------------------------------------------------------
+def _train_step(cfg: DictConfig, s: _Stage, batch: Batch, device: torch.device) -> None:
+    """One D step then one G step (official order); losses summed on the device, nothing read back."""
+    amp = _autocast(cfg, device)
+    B = len(batch)
+    images = batch.images
+    if device.type == "cuda" and cfg.train.channels_last:
+        images = images.contiguous(memory_format=torch.channels_last)
+    text, wrong_text = batch.embeddings, batch.wrong_embeddings
+    noise = torch.randn(B, s.G.noise_dim, device=device)
+    g_text = text
+    if cfg.loss.gan_int:  # GAN-INT: G also draws from interpolated captions, in the same forward
+        beta = float(cfg.loss.gan_int_beta)
+        g_text = torch.cat([text, beta * text + (1 - beta) * text.roll(1, dims=0)])
+        noise = torch.cat([noise, torch.randn(B, s.G.noise_dim, device=device)])
+    s.G.train()
+    s.D.train()
+    with amp:
+        out: GeneratorOutput = s.G_step(g_text, noise)
+        condition, wrong_condition = _d_conditions(s, out, g_text, wrong_text)
+
+    # Discriminator step.
+    with amp:
+        (real_o, wrong_o), (fake_o,) = s.D_step(images, out.image[:B].detach(), (condition[:B], wrong_condition), (condition[:B],))
+    loss_d, d_stats = s.loss.discriminator(real_o, wrong_o, fake_o)
+    if cfg.train.nan_at_step is not None and s.step == int(cfg.train.nan_at_step):
+        loss_d = loss_d * float("nan")  # test hook: a divergence on demand
+    s.opt_d.zero_grad(set_to_none=True)
+    loss_d.backward()
+    s.opt_d.step()
+
+    # Generator step.
+    with amp:
+        _, (fake_g,) = s.D_step(None, out.image, (), (condition,))
+    loss_g, g_stats = s.loss.generator(fake_g, out.cond.regulariser)
+    s.opt_g.zero_grad(set_to_none=True)
+    loss_g.backward()
+    s.opt_g.step()
+    s.sched_g.step()
+    s.sched_d.step()
+    if s.ema is not None:
+        _update_ema(s.ema, s.G, float(cfg.train.ema_decay))
+
+    stats = {**d_stats, **g_stats, **{f"cond_{k}": v.detach().float() for k, v in out.cond.stats.items()}}
+    finite = torch.isfinite(loss_d.detach()) & torch.isfinite(loss_g.detach())
+    s.nonfinite = ~finite if s.nonfinite is None else s.nonfinite | ~finite
+    for key, value in stats.items():
+        value = value.detach().float()
+        s.sums[key] = s.sums[key] + value if key in s.sums else value.clone()
+    s.sums["_count"] = s.sums.get("_count", torch.zeros((), device=device)) + 1
+
+
+def _d_conditions(s: _Stage, out: GeneratorOutput, text: Tensor, wrong_text: Tensor) -> tuple[Tensor, Tensor]:
+    """D's condition for the right and wrong captions, as the discriminator asks (`D.condition_input`).
+
+    "cond_mean": the generator's conditioning mean, detached (official); the wrong captions go through
+    G's own conditioning block. "text": the raw embeddings (D compresses them itself, the paper).
+    """
+    if s.D.condition_input == "text":
+        return text, wrong_text
+    if s.D.condition_input == "cond_mean":
+        with torch.no_grad():
+            wrong_mean = assemble.conditioning_block(s.G)(wrong_text).mean
+        return out.cond.mean.detach(), wrong_mean.detach()
+    raise ValueError(
+        f"discriminator {type(s.D).__name__}.condition_input={s.D.condition_input!r}; expected 'cond_mean' or 'text'"
+    )
+
+
+@torch.no_grad()
+def _update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
+    ema_params = [p for p in ema.parameters()]
+    params = [p.detach() for p in model.parameters()]
+    torch._foreach_lerp_(ema_params, params, 1.0 - decay)
+    for b_ema, b in zip(ema.buffers(), model.buffers()):
+        b_ema.copy_(b)
+
+
+def _log_record(s: _Stage, rate: float) -> dict:
+    """Mean of every summed statistic since the last record (the only host sync of the loop)."""
+    count = s.sums.pop("_count", None)
+    values = {k: v for k, v in s.sums.items()}
+    s.sums = {}
+    if count is None:
+        means = {}
+    else:
+        stacked = torch.stack([count] + list(values.values())).cpu()
+        means = {k: float(x) / float(stacked[0]) for k, x in zip(values, stacked[1:])}
+    return {"stage": s.name, "step": s.step, "epoch": s.step / s.steps_per_epoch, "lr": s.opt_g.param_groups[0]["lr"],
+            "images_per_sec": round(rate, 2), **means}
+
+
+def _diverged(s: _Stage, run_dir: Path, stage_dir: Path, dist) -> dict:
+    values = {k: float(v) / float(s.sums.get("_count", torch.ones(()))) for k, v in s.sums.items() if k in ("loss_d", "loss_g")}
+    reason = f"non-finite loss in stage {s.name} by step {s.step} ({', '.join(f'{k}={v}' for k, v in values.items())})"
+    _checkpoint(s, stage_dir / "diverged.pt", dist)
+    return write_status(run_dir, "diverged", reason, stage=s.name, step=s.step) if dist.main else {}
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Checkpoints, samples
+# ----------------------------------------------------------------------------------------------------------
+def _checkpoint(s: _Stage, path: Path, dist) -> None:
+    if not dist.main:
+        return
+    save_checkpoint(path, {
+        "stage": s.name,
+        "step": s.step,
+        "text_dim": s.text_dim,
+        "generator": s.G.state_dict(),
+        "discriminator": s.D.state_dict(),
+        "ema": s.ema.state_dict() if s.ema is not None else None,
+        "opt_g": s.opt_g.state_dict(),
+        "opt_d": s.opt_d.state_dict(),
+        "sched_g": s.sched_g.state_dict(),
+        "sched_d": s.sched_d.state_dict(),
+        "loader": s.loader.state_dict(),
+        "rng": rng_state(),
+    })
+
+
+def _restore(s: _Stage, state: dict) -> None:
+    s.G.load_state_dict(state["generator"])
+    s.D.load_state_dict(state["discriminator"])
+    if s.ema is not None and state["ema"] is not None:
+        s.ema.load_state_dict(state["ema"])
+    s.opt_g.load_state_dict(state["opt_g"])
+    s.opt_d.load_state_dict(state["opt_d"])
+    s.sched_g.load_state_dict(state["sched_g"])
+    s.sched_d.load_state_dict(state["sched_d"])
+    s.loader.load_state_dict(state["loader"])
+    set_rng_state(state["rng"])
+    s.step = int(state["step"])
+
+
+@torch.no_grad()
+def _write_samples(s: _Stage, path: Path) -> None:
+    """A grid of the fixed captions and noise: one row per stage image (Stage-I row above for Stage-II)."""
+    from torchvision.utils import save_image
+
+    model = s.ema if s.ema is not None else s.G
+    was_training = model.training
+    model.eval()
+    with torch.random.fork_rng(devices=[s.sample_text.device] if s.sample_text.is_cuda else []):
+        torch.manual_seed(0)
+        out = model(s.sample_text, s.sample_noise)
+    model.train(was_training)
+    atomic_write_bytes(path, _grid_png(out, save_image))
+
+
+def _grid_png(out: GeneratorOutput, save_image) -> bytes:
+    rows = []
+    size = out.image.shape[-1]
+    if out.stage1_image is not None:
+        rows.append(nn.functional.interpolate(out.stage1_image.float(), size=size, mode="nearest"))
+    rows.append(out.image.float())
+    grid = torch.cat(rows).clamp(-1, 1) * 0.5 + 0.5
+    buffer = io.BytesIO()
+    save_image(grid.cpu(), buffer, nrow=out.image.shape[0], padding=2, format="png")
+    return buffer.getvalue()
+
+
+def _count(module: nn.Module, trainable: bool = False) -> int:
+    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Loading a trained generator
+# ----------------------------------------------------------------------------------------------------------
+def load_generator(run_dir: str | os.PathLike, device: str | torch.device = "cpu", *, stage: str | None = None,
+                   ema: bool = True) -> nn.Module:
+    """The final generator of a run (EMA weights when kept and `ema`), in eval mode, frozen.
+
+    Args:
+        run_dir: a run folder written by `train`.
+        device: where to put the generator.
+        stage: which stage's generator (default: the last stage of the run's pipeline).
+        ema: use the EMA weights when the run kept them.
+
+    Returns:
+        The generator (`forward(text (B, D), noise (B, N_z)) -> GeneratorOutput`); a Stage-II generator
+        holds its Stage-I.
+    """
+    run_dir = Path(run_dir)
+    config_path = run_dir / "config.yaml"
+    if not config_path.is_file():
+        raise FileNotFoundError(f"{config_path} does not exist; is {run_dir} a run folder written by ganblocks.training.train?")
+    cfg = OmegaConf.load(config_path)
+    stages = {st.name: (i, st) for i, st in enumerate(cfg.pipeline.stages)}
+    name = stage if stage is not None else cfg.pipeline.stages[-1].name
+    if name not in stages:
+        raise ValueError(f"stage {name!r} is not in the run's pipeline; stages: {list(stages)}")
+    state = load_checkpoint(run_dir / "checkpoints" / name / "final.pt", map_location="cpu")
+    stage_cfg = stages[name][1]
+    fixed = None
+    if stage_cfg.fixed is not None:  # the structure only; the weights come with this stage's state dict
+        fixed = assemble.build_stage_models(cfg, stages[stage_cfg.fixed][1], state["text_dim"], None)[0]
+    G, _ = assemble.build_stage_models(cfg, stage_cfg, state["text_dim"], fixed)
+    G.load_state_dict(state["ema"] if ema and state["ema"] is not None else state["generator"])
+    return G.to(device).eval().requires_grad_(False)

@@ -1,0 +1,69 @@
+"""A tiny in-memory dataset and batch loader that follow the ganblocks.data contracts (for loop tests)."""
+
+from __future__ import annotations
+
+import torch
+
+from ganblocks.types import Batch
+
+
+class TinyDataset:
+    """N images of 4 classes: uint8 (N, 3, L, L) with L = imsize * 76 // 64, embeddings (N, 2, D)."""
+
+    def __init__(self, imsize: int, n: int = 16, text_dim: int = 12, seed: int = 0) -> None:
+        g = torch.Generator().manual_seed(seed)
+        size = imsize * 76 // 64
+        self.imsize = imsize
+        self.class_ids = torch.arange(n) % 4
+        colours = torch.rand(4, 3, 1, 1, generator=g)
+        noise = torch.rand(n, 3, size, size, generator=g) * 0.3
+        self.images = ((colours[self.class_ids] * 0.7 + noise) * 255).clamp(0, 255).to(torch.uint8)
+        centres = torch.randn(4, text_dim, generator=g)
+        self.embeddings = centres[self.class_ids][:, None] + 0.1 * torch.randn(n, 2, text_dim, generator=g)
+        self.captions = [[f"class {int(c)} caption {k}" for k in range(2)] for c in self.class_ids]
+
+    def __len__(self) -> int:
+        return len(self.class_ids)
+
+
+class TinyLoader:
+    """Epoch iterator of Batch records with random crop + flip; state_dict() resumes mid-epoch exactly."""
+
+    def __init__(self, dataset: TinyDataset, batch_size: int, device, seed: int, wrong: str = "class",
+                 drop_last: bool = True) -> None:
+        self.dataset, self.batch_size, self.device = dataset, batch_size, torch.device(device)
+        self.generator = torch.Generator().manual_seed(seed)
+        self.order: torch.Tensor | None = None
+        self.position = 0
+
+    def __len__(self) -> int:
+        return len(self.dataset) // self.batch_size
+
+    def __iter__(self):
+        while True:
+            if self.order is None:
+                self.order, self.position = torch.randperm(len(self.dataset), generator=self.generator), 0
+            if self.position + self.batch_size > len(self.order):
+                self.order = None
+                return
+            idx = self.order[self.position : self.position + self.batch_size]
+            self.position += self.batch_size
+            yield self._batch(idx)
+
+    def _batch(self, idx: torch.Tensor) -> Batch:
+        ds, s = self.dataset, self.dataset.imsize
+        off = int(torch.randint(0, ds.images.shape[-1] - s + 1, (1,), generator=self.generator))
+        images = ds.images[idx, :, off : off + s, off : off + s].float() / 127.5 - 1
+        if bool(torch.rand((), generator=self.generator) < 0.5):
+            images = images.flip(-1)
+        caption = torch.randint(0, 2, (len(idx),), generator=self.generator)
+        emb = ds.embeddings[idx, caption]
+        return Batch(images=images, embeddings=emb, wrong_embeddings=emb.roll(1, 0), class_ids=ds.class_ids[idx],
+                     indices=idx, caption_ids=caption).to(self.device)
+
+    def state_dict(self) -> dict:
+        return {"generator": self.generator.get_state(), "order": self.order, "position": self.position}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.set_state(state["generator"])
+        self.order, self.position = state["order"], state["position"]
