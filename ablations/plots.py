@@ -1,8 +1,8 @@
 """Seaborn figures of a grid: each metric per variant with every seed's point, and training curves.
 
 plots/metric_<name>.png: x = variant (grid order), y = the metric, one dot per seed, the mean as a bar.
-plots/curve_<key>.png:   every run's log.jsonl series (loss_d, loss_g, kl, ...) against step, a colour per
-                         variant and a line style per seed.
+plots/curve_<key>.png:   every run's log.jsonl series (loss_d, loss_g, kl, ...) against step, a panel per
+                         stage, a colour per variant and a line style per seed.
 """
 
 from __future__ import annotations
@@ -58,8 +58,11 @@ def metric_plots(frame: pd.DataFrame, agg: pd.DataFrame, out_dir: Path) -> dict[
     return paths
 
 
+SKIP_KEYS = ("step", "iteration", "epoch", "time", "stage", "lr", "images_per_sec")
+
+
 def read_logs(frame: pd.DataFrame, out_dir: Path) -> pd.DataFrame:
-    """Every run's log.jsonl as one long frame: variant, seed, step, key, value (numeric entries only)."""
+    """Every run's log.jsonl as one long frame: variant, seed, stage, step, key, value (numeric entries)."""
     rows = []
     for r in frame.itertuples():
         log = Path(out_dir) / str(r.run_dir) / "log.jsonl"
@@ -71,30 +74,29 @@ def read_logs(frame: pd.DataFrame, out_dir: Path) -> pd.DataFrame:
             except json.JSONDecodeError:
                 continue
             step = rec.get("step", rec.get("iteration", i))
-            stage = rec.get("stage")
+            stage = str(rec.get("stage") or "all")
             for k, v in rec.items():
-                if k in ("step", "iteration", "epoch", "time", "stage") or isinstance(v, bool) or not isinstance(v, (int, float)):
+                if k in SKIP_KEYS or isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
                     continue
-                if math.isfinite(v):
-                    name = f"{k}" if stage in (None, "") else f"{k} (stage {stage})"
-                    rows.append({"variant": r.variant, "seed": int(r.seed), "step": step, "key": name, "value": float(v)})
+                rows.append({"variant": r.variant, "seed": int(r.seed), "stage": stage, "step": step, "key": k, "value": float(v)})
     return pd.DataFrame(rows)
 
 
 def curve_plots(frame: pd.DataFrame, agg: pd.DataFrame, out_dir: Path) -> dict[str, Path]:
-    """One figure per logged quantity (first MAX_CURVES), all runs of the grid overlaid."""
+    """One figure per logged quantity (the first MAX_CURVES), a panel per stage, all runs overlaid."""
     logs = read_logs(frame, out_dir)
     paths = {}
     if logs.empty:
         return paths
+    order = [v for v in agg["variant"] if v in set(logs["variant"])]
     for key in list(dict.fromkeys(logs["key"]))[:MAX_CURVES]:
         data = logs[logs["key"] == key]
-        fig, ax = plt.subplots(figsize=(5.5, 3.2))
-        sns.lineplot(data=data, x="step", y="value", hue="variant", hue_order=list(agg["variant"]), style="seed", ax=ax, estimator=None)
-        ax.set_title(key)
-        ax.set_ylabel(key)
+        g = sns.relplot(data=data, x="step", y="value", hue="variant", hue_order=order, style="seed", col="stage",
+                        kind="line", estimator=None, height=3.0, aspect=1.4, facet_kws={"sharex": False, "sharey": False})
+        g.set_ylabels(key)
+        g.figure.suptitle(key, y=1.02)
         slug = "".join(ch if ch.isalnum() else "_" for ch in key).strip("_")
-        paths[f"plots/curve_{slug}.png"] = _save(fig, out_dir / "plots" / f"curve_{slug}.png")
+        paths[f"plots/curve_{slug}.png"] = _save(g.figure, out_dir / "plots" / f"curve_{slug}.png")
     return paths
 
 
