@@ -59,6 +59,7 @@ RANGES: dict[str, tuple[float, float, bool, bool, bool]] = {
     "train.sample_every": (1, float("inf"), True, False, True),
     "train.n_samples": (1, 64, True, False, True),
     "train.nan_at_step": (0, float("inf"), True, True, True),
+    "train.cpu_threads": (1, 1024, True, True, True),
     "loss.kl_weight": (0, float("inf"), True, False, False),
     "loss.gan_int_beta": (0, 1, True, False, False),
     "model.num_residual": (0, 64, True, True, True),

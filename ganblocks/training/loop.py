@@ -173,6 +173,8 @@ def _device(cfg: DictConfig, dist: _Distributed) -> torch.device:
 
 
 def _configure_backends(cfg: DictConfig, device: torch.device) -> None:
+    if device.type == "cpu" and cfg.train.get("cpu_threads") is not None:
+        torch.set_num_threads(int(cfg.train.cpu_threads))
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True
         torch.backends.cudnn.allow_tf32 = True
