@@ -6,8 +6,9 @@ that does not use text ignores `condition`.
 
 A head keeps its parameters in the children `get_cond_logits` / `get_uncond_logits` (each with an
 `outlogits` Sequential), the official names; a discriminator adopts these children, so its state dict reads
-`get_cond_logits.outlogits.0.weight` as the official one does. The official Sigmoid is left out: losses
-take logits.
+`get_cond_logits.outlogits.0.weight` as the official one does, and calls `head.score(discriminator,
+features, condition)`, which reads the layers from the discriminator. The official Sigmoid is left out:
+losses take logits.
 """
 
 from __future__ import annotations
@@ -96,12 +97,19 @@ class _Head(nn.Module):
         if self.unconditional:
             self.get_uncond_logits = UncondLogits(feature_channels, spatial_size)
 
-    def forward(self, features: Tensor, condition: Tensor | None = None) -> DiscriminatorOutput:
+    def score(self, owner: nn.Module, features: Tensor, condition: Tensor | None) -> DiscriminatorOutput:
+        """The logits computed with the layers held by `owner`: this head, or a discriminator that adopted them.
+
+        Reading the layers from `owner` keeps a discriminator's replicas and copies on their own parameters.
+        """
         _check_features(self.name, features, self.feature_channels, self.spatial_size)
         return DiscriminatorOutput(
-            cond_logits=self.get_cond_logits(features, condition) if self.conditional else None,
-            uncond_logits=self.get_uncond_logits(features) if self.unconditional else None,
+            cond_logits=owner.get_cond_logits(features, condition) if self.conditional else None,
+            uncond_logits=owner.get_uncond_logits(features) if self.unconditional else None,
         )
+
+    def forward(self, features: Tensor, condition: Tensor | None = None) -> DiscriminatorOutput:
+        return self.score(self, features, condition)
 
 
 @register("d_head", "vanilla")

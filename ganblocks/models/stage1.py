@@ -54,7 +54,7 @@ class Stage1Generator(nn.Module):
         if ngf >> num_up < 1:
             raise ValueError(f"{model}: gf_dim={gf_dim} too small for out_size={out_size} (channels reach 0)")
         self.text_dim, self.noise_dim, self.condition_dim, self.out_size = text_dim, noise_dim, condition_dim, out_size
-        self.gf_dim = ngf
+        self.base_channels = ngf  # channels of the 4x4 map (official STAGE1_G.gf_dim)
         self.ca_net = build_conditioning(conditioning, text_dim, condition_dim, conditioning_kwargs, f"{model}.conditioning")
         self.fc = nn.Sequential(
             nn.Linear(noise_dim + condition_dim, ngf * 4 * 4, bias=False), nn.BatchNorm1d(ngf * 4 * 4), nn.ReLU(True)
@@ -81,7 +81,7 @@ class Stage1Generator(nn.Module):
         check_input(model, "text_embedding", text_embedding, self.text_dim)
         check_input(model, "noise", noise, self.noise_dim)
         cond = self.ca_net(text_embedding)
-        h = self.fc(torch.cat([noise, cond.code], dim=1)).view(-1, self.gf_dim, 4, 4)
+        h = self.fc(torch.cat([noise, cond.code], dim=1)).view(-1, self.base_channels, 4, 4)
         for i in range(1, self._num_upsample_blocks(self.num_upsample) + 1):
             h = getattr(self, f"upsample{i}")(h)
         return GeneratorOutput(image=self.img(h), cond=cond)
@@ -95,7 +95,8 @@ class TextImageDiscriminator(nn.Module):
     the channels until 8 * df_dim (the official Stage-II D). `condition_input="cond_mean"` (official): the
     condition is the generator's conditioning mean (N = condition_dim); `"text"` (paper): the raw text
     embedding, compressed by `text_fc` (FC + LeakyReLU) to N_d = condition_dim inside `head`. The head's
-    children (`get_cond_logits`, `get_uncond_logits`) are adopted as this module's own, for the official names.
+    children (`get_cond_logits`, `get_uncond_logits`) are adopted as this module's own, for the official names,
+    and `head` runs the head's `score(self, ...)` on them.
 
     Args:
         image_size: S.
@@ -151,13 +152,8 @@ class TextImageDiscriminator(nn.Module):
             raise ValueError(f"{model}: d_head {d_head!r} keeps parameters outside its children; move them into one")
         for name, child in head.named_children():
             self.add_module(name, child)
-        object.__setattr__(self, "_d_head", head)  # shares the adopted children; not registered twice
+        object.__setattr__(self, "_d_head", head)  # its logic; its layers are this module's children now
         init_weights_(self)
-
-    def train(self, mode: bool = True) -> "TextImageDiscriminator":
-        super().train(mode)
-        self._d_head.training = mode
-        return self
 
     def encode(self, images: Tensor) -> Tensor:
         """(B, 3, S, S) -> (B, C, M_d, M_d)."""
@@ -171,7 +167,10 @@ class TextImageDiscriminator(nn.Module):
         if condition is not None and self.condition_input == "text":
             check_input(type(self).__name__, "condition (text embedding)", condition, self.text_dim)
             condition = self.text_fc(condition)
-        return self._d_head(features, condition)
+        score = getattr(self._d_head, "score", None)
+        if score is None:  # a head without `score` runs on its own (shared) children
+            return self._d_head(features, condition)
+        return score(self, features, condition)
 
     def forward(self, images: Tensor, condition: Tensor | None = None) -> DiscriminatorOutput:
         return self.head(self.encode(images), condition)

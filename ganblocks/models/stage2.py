@@ -83,9 +83,9 @@ class Stage2Generator(nn.Module):
         if not isinstance(stage1, nn.Module):
             stage1 = build("generator", "stage1", where=f"{model}.stage1", **{
                 "text_dim": text_dim, "noise_dim": noise_dim, "condition_dim": condition_dim, **dict(stage1 or {})})
-        for name in ("text_dim", "noise_dim"):
-            if getattr(stage1, name) != locals()[name]:
-                raise ValueError(f"{model}: {name}={locals()[name]} but its Stage-I has {getattr(stage1, name)}")
+        for name, value in (("text_dim", text_dim), ("noise_dim", noise_dim)):
+            if getattr(stage1, name) != value:
+                raise ValueError(f"{model}: {name}={value} but its Stage-I generator has {getattr(stage1, name)}")
         num_down = doublings(model, f"Stage-I out_size over encoder_size={encoder_size}", stage1.out_size, encoder_size)
         num_up = doublings(model, "out_size", out_size, 2 * encoder_size) + 1
         self.text_dim, self.noise_dim, self.condition_dim, self.out_size = text_dim, noise_dim, condition_dim, out_size

@@ -93,10 +93,9 @@ def test_discriminator_condition_input_per_preset():
     assert paper.condition_input == "text" and paper.text_fc[0].in_features == 12
 
 
-def test_discriminator_head_children_are_shared_after_copy():
+def test_discriminator_copies_score_with_their_own_layers():
     d = tiny_discriminator("stage2", "official")
     clone = copy.deepcopy(d)
-    assert clone._d_head.get_cond_logits is clone.get_cond_logits
     with torch.no_grad():
         clone.get_uncond_logits.outlogits[0].bias.fill_(3.0)
     feats = torch.zeros(2, clone.feature_channels, 4, 4)
@@ -178,3 +177,9 @@ def test_bad_inputs_are_named():
         g(torch.randn(2, 12), torch.randn(2, 7))
     with pytest.raises(ValueError, match=r"images of shape \(2, 3, 32, 32\); expected \(B, 3, 64, 64\)"):
         d.encode(torch.randn(2, 3, 32, 32))
+
+
+def test_discriminator_moves_with_its_head_layers():
+    d = tiny_discriminator("stage1", "official").to(torch.float64)
+    out = d(torch.randn(2, 3, 64, 64, dtype=torch.float64), torch.randn(2, 6, dtype=torch.float64))
+    assert out.cond_logits.dtype == torch.float64
