@@ -7,6 +7,20 @@ import torch
 from ganblocks.types import Batch
 
 
+class TinyEncoder:
+    """Deterministic caption -> (dim,) vector from the caption's characters (no training, no files)."""
+
+    def __init__(self, dim: int) -> None:
+        self.dim = dim
+
+    def encode(self, captions: list[str]) -> torch.Tensor:
+        out = torch.zeros(len(captions), self.dim)
+        for i, caption in enumerate(captions):
+            for j, ch in enumerate(caption.encode()):
+                out[i, (ch + j) % self.dim] += 1.0
+        return out / out.norm(dim=1, keepdim=True).clamp_min(1e-6)
+
+
 class TinyDataset:
     """N images of 4 classes: uint8 (N, 3, L, L) with L = imsize * 76 // 64, embeddings (N, 2, D)."""
 
@@ -21,6 +35,8 @@ class TinyDataset:
         centres = torch.randn(4, text_dim, generator=g)
         self.embeddings = centres[self.class_ids][:, None] + 0.1 * torch.randn(n, 2, text_dim, generator=g)
         self.captions = [[f"class {int(c)} caption {k}" for k in range(2)] for c in self.class_ids]
+        self.text_encoder = TinyEncoder(text_dim)
+        self.root = None
 
     def __len__(self) -> int:
         return len(self.class_ids)

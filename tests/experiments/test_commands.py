@@ -1,0 +1,53 @@
+"""experiments.sample writes the images it lists; experiments.train's config errors exit cleanly."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+from PIL import Image
+
+from experiments import sample as sample_cmd
+from ganblocks.training import train
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_sample_writes_stage1_and_final_images_side_by_side(tiny_data, tiny_cfg, tmp_path, capsys):
+    run = tmp_path / "run"
+    train(tiny_cfg("pipeline=two_stage"), run)
+    out = tmp_path / "out"
+    rc = sample_cmd.main([f"run_dir={run}", "captions=[a red bird,a small blue bird]", "n=2", f"out_dir={out}"])
+    assert rc == 0
+    printed = [Path(line) for line in capsys.readouterr().out.split()]
+    expected = [out / "grid.png"] + [out / f"{k:03d}_{kind}.png" for k in range(4) for kind in ("stage1", "final")]
+    assert printed == expected + [out / "captions.txt"]
+    assert all(p.is_file() for p in printed)
+    assert Image.open(out / "000_stage1.png").size == (16, 16) and Image.open(out / "000_final.png").size == (32, 32)
+    width, height = Image.open(out / "grid.png").size
+    assert (width, height) == (2 + 4 * 34, 2 + 2 * 34)  # 4 columns, a Stage-I row above the final row
+    assert (out / "captions.txt").read_text().splitlines()[2] == "002\ta small blue bird"
+
+
+def test_sample_is_deterministic_under_a_seed_and_checks_its_arguments(tiny_data, tiny_cfg, tmp_path):
+    run = tmp_path / "run"
+    train(tiny_cfg("pipeline=stage1"), run)
+    a = sample_cmd.sample(run, ["a bird"], seed=1, out_dir=tmp_path / "a")
+    b = sample_cmd.sample(run, ["a bird"], seed=1, out_dir=tmp_path / "b")
+    assert [p.name for p in a] == ["grid.png", "000_final.png", "captions.txt"]
+    assert (tmp_path / "a" / "grid.png").read_bytes() == (tmp_path / "b" / "grid.png").read_bytes()
+    assert sample_cmd.main([f"run_dir={run}", "captions=[x]", "colour=red"]) == 2
+    try:
+        sample_cmd.sample(run, [""])
+    except ValueError as error:
+        assert "non-empty" in str(error)
+    else:
+        raise AssertionError("an empty caption was accepted")
+
+
+def test_train_command_rejects_a_bad_config_before_training(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "experiments.train", "profile=smoke", "loss.name=wgan",
+                             f"run_dir={tmp_path / 'run'}"], cwd=tmp_path, capture_output=True, text=True,
+                            env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "GANBLOCKS_CACHE": str(tmp_path)})
+    assert result.returncode == 2
+    assert "unknown loss 'wgan' (from loss.name)" in result.stderr
+    assert not (tmp_path / "run" / "status.json").exists()
