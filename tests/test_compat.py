@@ -103,11 +103,11 @@ def test_stage2_matches_the_official_equations(stage2_checkpoint, stage2_model):
     sd, g = stage2_checkpoint, stage2_model
     set_use_mean(g, True)
     torch.manual_seed(0)
-    text, noise = torch.randn(2, 1024), torch.randn(2, 100)
+    text, noise = torch.randn(1, 1024), torch.randn(1, 100)
     with torch.no_grad():
         out = g(text, noise)
         stage1_img, expected = reference_stage2(sd, text, noise)
-    assert out.image.shape == (2, 3, 256, 256) and expected.std() > 0.05
+    assert out.image.shape == (1, 3, 256, 256) and expected.std() > 0.05
     assert (out.stage1_image - stage1_img).abs().max().item() < 1e-5
     assert (out.image - expected).abs().max().item() < 1e-5
 
