@@ -4,4 +4,4 @@ Every encoder has `encode(captions: list[str]) -> float32 (N, dim)`, `dim` and `
 """
 
 from ganblocks.text.base import TextEncoder, tokenize  # noqa: F401
-from ganblocks.text import bow, precomputed  # noqa: F401  (register the encoders)
+from ganblocks.text import bow, minilm, precomputed, rnn  # noqa: F401  (register the encoders)
