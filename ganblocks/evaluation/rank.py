@@ -1,0 +1,138 @@
+"""Rank proxy for the paper's human rank: the judge ranks every compared model's images per caption.
+
+For each evaluation caption, every model's images for it get two judge scores: text agreement (mean
+log-probability of the attribute values the caption names) and realism (closeness of the image's evaluator
+features to the nearest real images). Models are ranked per caption on each score, the two ranks averaged and
+re-ranked, and the per-caption ranks averaged over captions: mean rank +- standard error, lower is better (the
+paper's Table 1 reports 1.37 for StackGAN against 1.99 and 2.81).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ganblocks.evaluation.evaluator import Evaluator
+from ganblocks.metrics.base import caption_scores
+
+SampleFn = Callable[..., Tensor]  # (captions: EvalCaptions, n_per_caption: int, seed: int) -> uint8 (K*n, 3, S, S)
+
+
+def average_ranks(scores: Tensor) -> Tensor:
+    """Per row, the rank of each column (1 = highest score; ties share the average rank); (K, M) -> (K, M)."""
+    greater = (scores[:, None, :] > scores[:, :, None]).sum(-1)  # [k, m] = #models scoring above m
+    equal = (scores[:, None, :] == scores[:, :, None]).sum(-1) - 1
+    return 1.0 + greater.double() + 0.5 * equal.double()
+
+
+def judge_scores(evaluator: Evaluator, images: Tensor, values: Tensor, real_features: Tensor,
+                 k: int = 3) -> tuple[Tensor, Tensor]:
+    """Text agreement and realism of each image; (N, 3, S, S), (N, A), (M, F) -> ((N,), (N,)).
+
+    Realism is minus the distance of the image's unit-normalised features to its k-th nearest real image.
+    """
+    out = evaluator.outputs(images)
+    logp = [l.double().log_softmax(1) for l in out.attribute_logits]
+    text = caption_scores(logp, values[:, None, :])[:, 0]
+    feats = F.normalize(out.features.double(), dim=1)
+    real = F.normalize(real_features.double(), dim=1)
+    dist = torch.cdist(feats, real)
+    kth = dist.topk(min(k, len(real)), dim=1, largest=False).values[:, -1]
+    return text, -kth
+
+
+def rank_from_scores(text: Mapping[str, Tensor], realism: Mapping[str, Tensor]) -> dict[str, dict]:
+    """Rank models per caption from per-caption mean scores; {name: (K,)} x 2 -> {name: {value, sem, ...}}."""
+    names = list(text)
+    if len(names) < 2:
+        raise ValueError(f"the rank proxy compares two or more models; got {names}")
+    t = torch.stack([text[n] for n in names], 1)  # (K, M)
+    r = torch.stack([realism[n] for n in names], 1)
+    combined = average_ranks(t) + average_ranks(r)
+    ranks = average_ranks(-combined)  # lower combined rank is better
+    k = len(ranks)
+    mean = ranks.mean(0)
+    sem = ranks.std(0, unbiased=True) / math.sqrt(k) if k > 1 else torch.zeros(len(names))
+    return {n: {"value": float(mean[i]), "sem": float(sem[i]), "std": float(sem[i]), "n_captions": k,
+                "n_models": len(names), "text_rank": float(average_ranks(t)[:, i].mean()),
+                "realism_rank": float(average_ranks(r)[:, i].mean())}
+            for i, n in enumerate(names)}
+
+
+def rank_images(images: Mapping[str, Tensor], values: Tensor, n_per_caption: int, evaluator: Evaluator,
+                real_images: Tensor) -> dict[str, dict]:
+    """The rank proxy of fixed image sets: {name: uint8 (K * n, 3, S_m, S_m) caption-major} -> {name: record}.
+
+    Args:
+        values:      (K, A) attributes each evaluation caption names.
+        real_images: uint8 real images of the evaluated split (the realism reference).
+    """
+    real_features = evaluator.outputs(real_images).features
+    per_image_values = values.repeat_interleave(n_per_caption, 0)
+    text, realism = {}, {}
+    for name, imgs in images.items():
+        if len(imgs) != len(per_image_values):
+            raise ValueError(f"model {name!r} gave {len(imgs)} images; expected {len(values)} captions x "
+                             f"{n_per_caption} = {len(per_image_values)}")
+        t, r = judge_scores(evaluator, imgs, per_image_values, real_features)
+        text[name] = t.view(len(values), n_per_caption).mean(1)
+        realism[name] = r.view(len(values), n_per_caption).mean(1)
+    results = rank_from_scores(text, realism)
+    for rec in results.values():
+        rec.update(evaluator=evaluator.name, n_per_caption=n_per_caption, n_samples=len(per_image_values))
+    return results
+
+
+def rank_proxy(models: Mapping[str, Any] | Sequence[str | os.PathLike], cfg: Any = None, *,
+               n_captions: int | None = None, n_per_caption: int | None = None, seed: int | None = None,
+               progress: bool = False) -> dict[str, dict]:
+    """The rank proxy across runs: {name: run_dir} (or a list of run dirs) -> {name: {value, sem, ...}}.
+
+    All runs must use the same dataset; each is given the same evaluation captions (embedded by its own text
+    encoder) and noise. `value` is the mean rank over captions (1 = best), `sem` its standard error.
+
+    Args:
+        models: run folders by name; a value may also be a `SampleFn` (stand-ins, e.g. in tests) when the
+                first value is a run folder that sets the dataset.
+        cfg:    a metrics config (or a run config holding `metrics`); default: the first run's.
+    """
+    from ganblocks.evaluation.evaluator import center_crop
+    from ganblocks.evaluation.run import RunContext
+    from ganblocks.evaluation.sampling import caption_subset, evaluation_captions, generate
+
+    if not isinstance(models, Mapping):
+        short = [Path(m).name for m in models]
+        models = {(s if short.count(s) == 1 else str(m)): m for s, m in zip(short, models)}
+    run_dirs = {n: Path(m) for n, m in models.items() if isinstance(m, (str, os.PathLike))}
+    if not run_dirs:
+        raise ValueError("rank_proxy needs at least one run folder (it sets the dataset and the evaluator)")
+    first = next(iter(run_dirs.values()))
+    ctx = RunContext(first, cfg)
+    mcfg = ctx.mcfg
+    n_per = int(n_per_caption or mcfg.rank_per_caption)
+    seed = int(mcfg.seed if seed is None else seed)
+    evaluator = ctx.evaluator(progress=progress)
+    size = evaluator.meta["image_size"]
+    test = ctx.dataset(size)
+    captions = evaluation_captions(test, int(n_captions or mcfg.rank_captions), seed)
+    images = {}
+    for name, model in models.items():
+        if isinstance(model, (str, os.PathLike)):
+            run = RunContext(Path(model), mcfg)
+            if run.data_key() != ctx.data_key():
+                raise ValueError(f"run {name!r} uses data {run.data_key()}, unlike {ctx.data_key()} of "
+                                 f"{first}: the rank proxy compares runs on one dataset")
+            embedded = caption_subset(run.dataset(size), captions.image_index, captions.caption_index)
+            images[name] = generate(run.generator(), embedded.embeddings, n_per, seed)[0]
+        elif callable(model):
+            images[name] = model(captions, n_per, seed)
+        else:
+            raise TypeError(f"rank_proxy: model {name!r} is {type(model).__name__}; expected a run folder or a "
+                            "callable (captions, n_per_caption, seed) -> uint8 images")
+    return rank_images(images, captions.values, n_per, evaluator, center_crop(test.images, size))

@@ -1,0 +1,182 @@
+"""`evaluate_run(run_dir)`: generate a run's evaluation images, compute every configured metric, write
+`metrics.json` and `figures/` in the run folder.
+
+The metrics settings are `DEFAULTS` below, overridden by the run config's `metrics` node (composed from
+experiments/conf/metrics/*.yaml) and then by the `cfg` passed in.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from ganblocks.evaluation.builtin import evaluator_for_dataset
+from ganblocks.evaluation.evaluator import Evaluator, center_crop, describe
+from ganblocks.evaluation.sampling import caption_pool, evaluation_captions, generate
+from ganblocks.io import atomic_write_json, stable_hash
+from ganblocks.metrics.base import EvalSamples
+from ganblocks.registry import build
+
+DEFAULTS: dict[str, Any] = {
+    "names": ["is", "fid", "kid", "r_precision", "attributes", "diversity", "pixelation"],
+    "n_samples": 1000,                   # generated images = n_captions x n_per_caption
+    "n_per_caption": 10,                 # noise draws per caption (the papers: 10 per test caption)
+    "n_real": None,                      # real images of the split (null = all)
+    "real_split": "test",
+    "seed": 0,                           # which captions, which noise
+    "batch_size": 64,
+    "inception_weights": None,           # local Inception-v3 weights for datasets without a built-in evaluator
+    "evaluator_size": 128,               # resolution the built-in evaluator judges at (128+ sees fine attributes)
+    "evaluator_renders_per_class": 60,
+    "evaluator_epochs": 10,
+    "evaluator_width": 16,
+    "min_class_accuracy": 0.5,           # refuse an evaluator below these held-out accuracies
+    "min_attribute_accuracy": 0.6,
+    "options": {"is": {"splits": 10}, "kid": {"subsets": 100, "subset_size": 1000},
+                "r_precision": {"mismatched": 99}},
+    "figures": True,
+    "figure_captions": 6,
+    "rank_captions": 50,                 # captions the rank proxy judges
+    "rank_per_caption": 4,
+    "progress": True,
+}
+JUDGE_METRICS = {"r_precision", "attributes", "diversity"}
+
+
+def metrics_config(*layers: Any) -> DictConfig:
+    """DEFAULTS merged with each layer in turn; a layer is a metrics node or a run config holding `metrics`."""
+    merged = OmegaConf.create(DEFAULTS)
+    for layer in layers:
+        if layer is None:
+            continue
+        layer = OmegaConf.create(layer) if not isinstance(layer, DictConfig) else layer
+        if "metrics" in layer:
+            layer = layer.metrics
+        merged = OmegaConf.merge(merged, layer)
+    unknown = set(merged) - set(DEFAULTS)
+    if unknown:
+        raise KeyError(f"unknown metrics settings {sorted(unknown)}; known: {sorted(DEFAULTS)}")
+    return merged
+
+
+class RunContext:
+    """A run folder's config, generator, test data and evaluator, each built once when first asked for."""
+
+    def __init__(self, run_dir: str | Path, cfg: Any = None) -> None:
+        self.run_dir = Path(run_dir)
+        path = self.run_dir / "config.yaml"
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} does not exist; is {self.run_dir} a run folder written by training?")
+        self.run_cfg = OmegaConf.load(path)
+        self.mcfg = metrics_config(self.run_cfg, cfg)
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        self._datasets: dict[tuple[int, str], Any] = {}
+        self._evaluator: Evaluator | None = None
+        self._generator = None
+
+    def data_key(self) -> tuple:
+        d = self.run_cfg.data
+        return (d.name, d.get("size"), d.get("root"))
+
+    def dataset(self, imsize: int, split: str | None = None) -> Any:
+        """The run's evaluation split (or `split`) at `imsize`, embedded by the run's text encoder."""
+        split = split or str(self.mcfg.real_split)
+        if (imsize, split) not in self._datasets:
+            from ganblocks.training.assemble import build_training_dataset
+
+            self._datasets[imsize, split] = build_training_dataset(self.run_cfg, int(imsize), split=split)
+        return self._datasets[imsize, split]
+
+    def generator(self) -> torch.nn.Module:
+        if self._generator is None:
+            from ganblocks.training import load_generator
+
+            self._generator = load_generator(self.run_dir, self.device)
+        return self._generator
+
+    def evaluator(self, progress: bool | None = None) -> Evaluator:
+        """The built-in evaluator of the run's dataset, checked against the accuracy thresholds."""
+        if self._evaluator is None:
+            m = self.mcfg
+            ds = self.dataset(int(m.evaluator_size))
+            ev = evaluator_for_dataset(ds, image_size=int(m.evaluator_size),
+                                       renders_per_class=int(m.evaluator_renders_per_class),
+                                       epochs=int(m.evaluator_epochs), width=int(m.evaluator_width),
+                                       progress=bool(m.progress if progress is None else progress))
+            ev.check(float(m.min_class_accuracy), float(m.min_attribute_accuracy))
+            self._evaluator = ev.to(self.device)
+        return self._evaluator
+
+
+def build_samples(ctx: RunContext) -> tuple[EvalSamples, Any, Any]:
+    """Generate the run's evaluation images and gather what the metrics compare them with.
+
+    Returns (samples, the evaluation captions, the test dataset at the generator's resolution).
+    """
+    m = ctx.mcfg
+    G = ctx.generator()
+    size = int(G.out_size)
+    test = ctx.dataset(size)
+    has_judge = getattr(test, "attributes", None) is not None
+    evaluator = ctx.evaluator() if has_judge else None
+    n_per = int(m.n_per_caption)
+    n_captions = max(1, -(-int(m.n_samples) // n_per))
+    captions = evaluation_captions(test, n_captions, int(m.seed))
+    if captions.embeddings is None:
+        raise ValueError(f"the {m.real_split} split has no caption embeddings (data.text_encoder is unset)")
+    fake, ids, _ = generate(G, captions.embeddings, n_per, int(m.seed), int(m.batch_size))
+    real = center_crop(test.images, size)
+    real_ids = test.class_ids
+    if m.n_real is not None and int(m.n_real) < len(real):
+        pick = torch.randperm(len(real), generator=torch.Generator().manual_seed(int(m.seed)))[: int(m.n_real)]
+        real, real_ids = real[pick], real_ids[pick]
+    pool_values, pool_classes = caption_pool(test) if has_judge else (None, None)
+    samples = EvalSamples(
+        fake=fake, fake_caption_ids=ids, fake_class_ids=captions.class_ids[ids],
+        fake_values=captions.values[ids] if captions.values is not None else None,
+        real=real.contiguous(), real_class_ids=real_ids, pool_values=pool_values, pool_class_ids=pool_classes,
+        evaluator=evaluator, inception_weights=m.inception_weights, real_split=str(m.real_split),
+        real_cache_key=stable_hash([test.dataset_hash, str(m.real_split), size, "center-crop", m.n_real, m.seed]),
+        seed=int(m.seed),
+    )
+    return samples, captions, test
+
+
+def evaluate_run(run_dir: str | Path, cfg: Any = None) -> dict[str, dict]:
+    """Evaluate a finished run; writes `run_dir/metrics.json` and returns the metrics.
+
+    `metrics.json` holds exactly the returned dict; `evaluation.json` beside it holds the settings, the
+    evaluator's meta (held-out accuracy) and the figure paths; `figures/` the paper-style figures.
+
+    Args:
+        run_dir: a run folder written by `ganblocks.training.train`.
+        cfg:     metrics settings (a `metrics` node, or a full run config holding one); default: the run's.
+    Returns:
+        {result name: {value, std, n_samples, splits, evaluator, evaluator_accuracy, real_split, seed, ...}}.
+    """
+    t0 = time.perf_counter()
+    ctx = RunContext(run_dir, cfg)
+    m = ctx.mcfg
+    samples, captions, _ = build_samples(ctx)
+    options = OmegaConf.to_container(m.options, resolve=True) or {}
+    results: dict[str, dict] = {}
+    for name in m.names:
+        if samples.evaluator is None and name in JUDGE_METRICS:
+            continue  # a dataset without attributes has no judge; the metric is left out, not faked
+        results.update(build("metric", name, where="metrics.names", **options.get(name, {}))(samples))
+    atomic_write_json(ctx.run_dir / "metrics.json", results)
+    about = {"evaluator": describe(samples.evaluator) if samples.evaluator else samples.evaluator_label(),
+             "evaluator_meta": samples.evaluator.meta if samples.evaluator else None,
+             "settings": OmegaConf.to_container(m, resolve=True), "n_fake": len(samples.fake),
+             "n_real": len(samples.real) if samples.real is not None else 0}
+    if m.figures:
+        from ganblocks.evaluation.figures import write_run_figures
+
+        about["figures"] = write_run_figures(ctx, captions)
+    about["wall_s"] = round(time.perf_counter() - t0, 3)
+    atomic_write_json(ctx.run_dir / "evaluation.json", about)
+    return results
