@@ -21,6 +21,28 @@ from ganblocks.types import Batch
 WRONG_MODES = ("class", "shift")
 
 
+def crop_and_flip(images: torch.Tensor, oy: torch.Tensor, ox: torch.Tensor, flips: torch.Tensor, size: int,
+                  gather: bool | None = None) -> torch.Tensor:
+    """Per-sample crop at (oy, ox) of side `size`, mirrored where `flips`: (B, C, L, L) -> (B, C, S, S).
+
+    `gather` (default: on accelerators) does it in one indexing kernel; on CPU copies of B views are faster.
+    """
+    if gather is None:
+        gather = images.device.type != "cpu"
+    if not gather:
+        out = torch.stack([images[i, :, y:y + size, x:x + size]
+                           for i, (y, x) in enumerate(zip(oy.tolist(), ox.tolist()))])
+        if flips.any():
+            out[flips] = out[flips].flip(-1)
+        return out
+    ar = torch.arange(size)
+    rows = (oy[:, None] + ar).to(images.device)
+    cols = torch.where(flips[:, None], ox[:, None] + size - 1 - ar, ox[:, None] + ar).to(images.device)
+    bi = torch.arange(len(images), device=images.device)[:, None, None, None]
+    ci = torch.arange(images.shape[1], device=images.device)[None, :, None, None]
+    return images[bi, ci, rows[:, None, :, None], cols[:, None, None, :]]
+
+
 class BatchLoader:
     """Deterministic, resumable epoch iterator of training batches.
 
@@ -116,13 +138,7 @@ class BatchLoader:
         if self._pin:
             images = images.pin_memory()
         images = images.to(self.device, non_blocking=True)
-        ar = torch.arange(self.imsize)
-        rows = oy[:, None] + ar  # (B, S)
-        cols = torch.where(flips[:, None], ox[:, None] + self.imsize - 1 - ar, ox[:, None] + ar)
-        rows, cols = rows.to(self.device), cols.to(self.device)
-        bi = torch.arange(b, device=self.device)[:, None, None, None]
-        ci = torch.arange(3, device=self.device)[None, :, None, None]
-        images = images[bi, ci, rows[:, None, :, None], cols[:, None, None, :]]
+        images = crop_and_flip(images, oy, ox, flips, self.imsize)
         images = images.float().div_(127.5).sub_(1.0)
 
         emb = self._embeddings[idx, cap]

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from ganblocks.data import BatchLoader, build_dataset
+from ganblocks.data.batching import crop_and_flip
 from ganblocks.types import Batch
 
 
@@ -93,6 +94,26 @@ def test_crop_and_flip_match_the_stored_image(ds):
                  for s, x in zip(stored, flipped))
     n_same = sum(int((s - x.images).abs().amax((1, 2, 3)).lt(1e-6).sum()) for s, x in zip(stored, flipped))
     assert n_flip + n_same == 40 and 5 < n_flip < 35
+
+
+def test_gather_and_view_crops_agree():
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (6, 3, 19, 19), dtype=torch.uint8, generator=g)
+    oy, ox = torch.randint(4, (6,), generator=g), torch.randint(4, (6,), generator=g)
+    flips = torch.tensor([True, False, True, True, False, False])
+    a = crop_and_flip(images, oy, ox, flips, 16, gather=True)
+    b = crop_and_flip(images, oy, ox, flips, 16, gather=False)
+    assert a.shape == (6, 3, 16, 16) and torch.equal(a, b)
+    assert torch.equal(a[0], images[0, :, oy[0]:oy[0] + 16, ox[0]:ox[0] + 16].flip(-1))
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_batches_equal_cpu_batches(ds):
+    cpu = _collect(BatchLoader(ds, 16, "cpu", seed=7), 3)
+    gpu = _collect(BatchLoader(ds, 16, "cuda", seed=7), 3)
+    for x, y in zip(cpu, gpu):
+        assert y.images.is_cuda and y.embeddings.is_cuda
+        assert torch.equal(x.images, y.images.cpu()) and torch.equal(x.indices, y.indices.cpu())
 
 
 def test_bad_arguments(ds):

@@ -23,7 +23,8 @@ def test_same_seed_same_bytes_and_other_seed_differs(tmp_path):
     a = sb.build(tmp_path / "a", "tiny", seed=3, **kw)
     b = sb.build(tmp_path / "b", "tiny", seed=3, **kw)
     c = sb.build(tmp_path / "c", "tiny", seed=4, **kw)
-    assert _digest(a) == _digest(b)
+    d = sb.build(tmp_path / "d", "tiny", seed=3, workers=2, **kw)
+    assert _digest(a) == _digest(b) == _digest(d)
     assert _digest(a) != _digest(c)
     assert sb.read_manifest(a)["hash"] == sb.read_manifest(b)["hash"]
 
