@@ -90,15 +90,16 @@ def test_nan_loss_marks_the_run_diverged_and_saves_its_state(tiny_data, tiny_cfg
     [[f"loss.name={name}"] for name in ("bce", "minimax", "hinge")]
     + [[f"model.d_head={head}"] for head in ("vanilla", "matching_aware", "joint")]
     + [["loss.gan_int=true"], ["preset=official"], ["model.conditioning=mixture"], ["model.conditioning=none"],
-       ["pipeline=one_stage"]],
-    ids=lambda o: o[0],
+       ["pipeline=one_stage"], ["pipeline=two_stage", "preset=official", "train.ema_decay=0.9"]],
+    ids=lambda o: "+".join(o),
 )
 def test_every_loss_head_and_option_trains(tiny_data, tiny_cfg, tmp_path, overrides):
     pipeline = [] if any(o.startswith("pipeline") for o in overrides) else ["pipeline=stage1"]
     status = train(tiny_cfg(*pipeline, *overrides), tmp_path)
     assert status["status"] == "finished"
     records = read_jsonl(tmp_path / "log.jsonl")
-    assert [r["step"] for r in records] == [2, 4]
+    stages = [s for s in ("stage1", "stage2", "one_stage") if s in status["params"]]
+    assert [(r["stage"], r["step"]) for r in records] == [(s, k) for s in stages for k in (2, 4)]
     assert all(math.isfinite(r["loss_d"]) and math.isfinite(r["loss_g"]) for r in records)
     assert status["params"][status["stage"]]["G"] > 0 and status["images_per_sec"][status["stage"]] > 0
 
