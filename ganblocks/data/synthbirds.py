@@ -247,7 +247,6 @@ def make_caption(
 # ---------------------------------------------------------------------------------------------------------
 # Part labels of the supersampled label map, in drawing order.
 BG, BRANCH, TAIL, LEG, BODY, BREAST, WING, HEAD, BEAK, RING, EYE = range(11)
-_BIRD_PARTS = (TAIL, LEG, BODY, BREAST, WING, HEAD, BEAK, RING, EYE)
 _SIZE_SCALE = {"small": 0.78, "medium": 0.9, "large": 1.0}
 
 _TAILS = {  # bird units: body centre at the origin, length 2 (rx 1), facing +u, v points down
@@ -393,7 +392,9 @@ def render_one(
     pal[BEAK] = (0.85, 0.65, 0.2) if val["beak_shape"] in ("short", "thick") else (0.2, 0.18, 0.15)
     pal[RING] = COLORS[val["head_color"]]
     pal[EYE] = (0.05, 0.05, 0.05)
-    rgb = (pal * 255 + 0.5).astype(np.uint8)[lab]
+    paletted = canvas.copy()
+    paletted.putpalette((pal * 255 + 0.5).astype(np.uint8).tobytes())
+    rgb = np.array(paletted.convert("RGB"))  # C-speed label -> colour lookup
 
     # Fine, zero-mean patterns in the bird's own coordinates (only where the part is drawn).
     def part_uv(part: int) -> tuple[tuple[np.ndarray, np.ndarray], np.ndarray, np.ndarray]:
@@ -436,15 +437,17 @@ def render_one(
     alpha = np.asarray(Image.fromarray(((lab != BG) * 255).astype(np.uint8)).reduce(ss), dtype=np.float32)
     alpha = alpha[..., None] / 255
     yy, xx = (np.mgrid[0:size, 0:size].astype(np.float32) + 0.5) / size
-    w = pose.bg_waves
+    w = pose.bg_waves.astype(np.float32)
     wave = sum(w[k, 0] * np.sin(2 * np.pi * (w[k, 1] * xx + w[k, 2] * yy) + w[k, 3]) for k in range(3))
-    bg = pose.bg[0] * (1 - yy[..., None]) + pose.bg[1] * yy[..., None] + wave[..., None]
+    top, bottom = pose.bg.astype(np.float32)
+    bg = top * (1 - yy[..., None]) + bottom * yy[..., None] + wave[..., None]
     img = bg * (1 - alpha) + fg
-    light = pose.light_gain + pose.light_slope * ((xx - 0.5) * np.cos(pose.light_dir) + (yy - 0.5) * np.sin(pose.light_dir))
+    light = np.float32(pose.light_gain) + np.float32(pose.light_slope) * (
+        (xx - 0.5) * np.float32(np.cos(pose.light_dir)) + (yy - 0.5) * np.float32(np.sin(pose.light_dir)))
     img = np.clip(img * light[..., None], 0, 1)
     out = (img * 255 + 0.5).astype(np.uint8)
 
-    bird = np.isin(lab, _BIRD_PARTS)
+    bird = lab >= TAIL  # every bird part is labelled after the branch
     rows, cols = np.nonzero(bird.any(1))[0], np.nonzero(bird.any(0))[0]
     x0, x1 = cols[0] / ss, (cols[-1] + 1) / ss
     y0, y1 = rows[0] / ss, (rows[-1] + 1) / ss
