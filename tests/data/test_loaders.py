@@ -233,3 +233,28 @@ def test_error_bad_split_and_imsize(tiny_synthbirds):
         build_dataset("synthbirds", "val", 64, "bow", root=tiny_synthbirds)
     with pytest.raises(ValueError, match="imsize 0"):
         build_dataset("synthbirds", "train", 0, "bow", root=tiny_synthbirds)
+
+
+# ----------------------------------------------------------------------------------------- caches
+def test_embeddings_and_images_are_cached_and_follow_changes_on_disk(tmp_path):
+    from ganblocks.io import cache_dir
+
+    root = write_stackgan_birds(tmp_path / "b")
+    next((root / "text_c10").rglob("*_0001.txt")).write_text(f"a caption unique to {tmp_path}\n")
+    emb_dir, img_dir = cache_dir("data", "embeddings"), cache_dir("data", "images")
+    before = set(emb_dir.iterdir()), set(img_dir.iterdir())
+    first = build_dataset("stackgan", "train", 64, "bow", root=root)
+    after = set(emb_dir.iterdir()), set(img_dir.iterdir())
+    assert len(after[0] - before[0]) == 1 and len(after[1] - before[1]) == 1
+    build_dataset("stackgan", "train", 64, "bow", root=root)
+    assert (set(emb_dir.iterdir()), set(img_dir.iterdir())) == after  # nothing recomputed
+    victim = root / "CUB_200_2011/images" / f"{first.filenames[0]}.jpg"
+    _image(victim, 60, 40, (255, 255, 0))
+    changed = build_dataset("stackgan", "train", 64, "bow", root=root)
+    assert not torch.equal(changed.images[0], first.images[0])
+    assert torch.equal(changed.images[1:], first.images[1:])
+
+
+def test_no_text_encoder_gives_empty_embeddings(tiny_synthbirds):
+    ds = build_dataset("synthbirds", "train", 64, None, root=tiny_synthbirds)
+    assert ds.embeddings.shape == (len(ds), 10, 0) and ds.text_encoder is None
