@@ -180,14 +180,25 @@ def complete_attempts(rows: list[dict]) -> dict[tuple[str, int], list[dict]]:
 # Composing and validating
 
 
+VOLATILE_KEYS = ("run_dir", "train.progress")  # differ between invocations without changing the run
+
+
 def config_key(cfg: Any) -> str:
-    """Hash of the resolved config: a run folder's rows count as done only for the same config."""
+    """Hash of the resolved config minus VOLATILE_KEYS: rows count as done only for the same config."""
     try:
         from omegaconf import OmegaConf
 
         container = OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else cfg
     except ImportError:
         container = cfg
+    container = json.loads(json.dumps(container, default=str))
+    for key in VOLATILE_KEYS:
+        node, *path = key.split(".")
+        parent = container
+        for part in [node, *path][:-1]:
+            parent = parent.get(part, {}) if isinstance(parent, dict) else {}
+        if isinstance(parent, dict):
+            parent.pop(key.split(".")[-1], None)
     return stable_hash(container)
 
 

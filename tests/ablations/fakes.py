@@ -8,6 +8,7 @@ fail, diverge or be interrupted; evaluate returns deterministic metrics that dep
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import yaml
@@ -31,7 +32,7 @@ CONDITIONING = ("none", "gaussian", "mixture", "boom", "nan")  # boom: train rai
 
 
 def compose(overrides: list[str]) -> DictConfig:
-    cfg = OmegaConf.create(json.loads(json.dumps(BASE)))
+    cfg = OmegaConf.create({**json.loads(json.dumps(BASE)), "run_dir": f"outputs/{time.time_ns()}"})
     OmegaConf.set_struct(cfg, True)
     for o in overrides:
         key, value = o.split("=", 1)

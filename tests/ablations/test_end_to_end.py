@@ -22,6 +22,13 @@ TINY = [
     "train.sample_every=2",
     "train.progress=false",
     "metrics.n_samples=64",
+    "metrics.figures=false",
+    "metrics.rank_captions=8",
+    "metrics.evaluator_renders_per_class=12",
+    "metrics.evaluator_epochs=2",
+    "metrics.min_class_accuracy=0",
+    "metrics.min_attribute_accuracy=0",
+    "metrics.progress=false",
 ]
 
 
