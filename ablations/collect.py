@@ -82,22 +82,30 @@ def add_rank_proxy(frame: pd.DataFrame, out_dir: Path, rank_fn: RankFn | str | N
 
 
 def caption(frame: pd.DataFrame, manifest: dict) -> str:
-    """Names the grid, profile, seeds, evaluator(s), sample counts and the source commit."""
+    """Names the grid, profile, seeds, evaluator(s), sample counts per metric and the source commit."""
 
-    def uniq(suffix: str) -> str:
-        cols = [c for c in frame.columns if c.endswith(suffix)]
-        vals = sorted({str(v) for c in cols for v in frame[c].dropna()})
-        return ", ".join(vals) if vals else "n/a"
+    def uniq(column: str) -> str:
+        vals = sorted({str(v) for v in frame[column].dropna()}, key=lambda v: (len(v), v)) if column in frame else []
+        return "/".join(vals)
 
+    evaluators = sorted({str(v) for c in frame.columns if c.endswith(":evaluator") for v in frame[c].dropna()})
+    counts = []
+    for col in tables.COLUMNS:
+        key = tables.column_key(col, frame)
+        if key is None or f"{key}:n_samples" not in frame:
+            continue
+        text = f"{col.header} {uniq(f'{key}:n_samples')}"
+        if col.header == "IS" and uniq(f"{key}:splits"):
+            text += f" ({uniq(f'{key}:splits')} splits)"
+        counts.append(text)
     seeds = sorted({int(s) for s in frame["seed"]}) if not frame.empty else []
     profile = ", ".join(sorted({str(p) for p in frame.get("profile", pd.Series(dtype=str)).dropna()})) or manifest.get("profile", "?")
     shas = ", ".join(sorted({str(s) for s in frame.get("git_sha", pd.Series(dtype=str)).dropna()})) or "unknown"
-    grid = manifest.get("grid", "?")
     return (
-        f"Ablation grid {grid} (profile {profile}): mean ± std over seeds {seeds} "
-        f"(std only with 2+ finished seeds). Evaluator: {uniq(':evaluator')}; samples per metric: "
-        f"{uniq(':n_samples')}; IS splits: {uniq(':splits')}. Rank is the cross-run rank proxy per seed "
-        f"(lower is better); ↑/↓ higher/lower is better; best in bold. Code {shas}."
+        f"Ablation grid {manifest.get('grid', '?')} (profile {profile}): mean ± std over seeds {seeds} "
+        f"(std needs 2+ finished seeds). Evaluator: {', '.join(evaluators) or 'n/a'}. Generated images per "
+        f"metric: {', '.join(counts) or 'n/a'}. Rank: cross-run rank proxy per seed. ↑/↓: higher/lower is "
+        f"better; best in bold. Code {shas}."
     )
 
 
