@@ -495,7 +495,7 @@ def render(
 # ---------------------------------------------------------------------------------------------------------
 PRESETS: dict[str, dict[str, int]] = {
     "tiny": {"num_classes": 20, "images_per_class": 8, "max_size": 128},
-    "small": {"num_classes": 200, "images_per_class": 15, "max_size": 128},
+    "small": {"num_classes": 200, "images_per_class": 15, "max_size": 256},
     "default": {"num_classes": 200, "images_per_class": 60, "max_size": 256},
 }
 TRAIN_FRACTION = 0.75  # 150 / 50 of 200 classes, as CUB

@@ -10,7 +10,12 @@ from ganblocks.text import minilm, rnn
 
 @pytest.fixture(scope="module")
 def rnn_encoder(tiny_synthbirds):
-    return build("text_encoder", "rnn", root=str(tiny_synthbirds), dim=32, epochs=1, batch_size=40)
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # module fixtures run before the folder's single-thread fixture
+    try:
+        return build("text_encoder", "rnn", root=str(tiny_synthbirds), dim=32, epochs=1, batch_size=40)
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_rnn_shape_determinism_and_cache(rnn_encoder, tiny_synthbirds):
