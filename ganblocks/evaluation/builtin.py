@@ -46,8 +46,8 @@ def evaluator_for_dataset(
     *,
     image_size: int = 128,
     renders_per_class: int = 60,
-    epochs: int = 10,
-    width: int = 16,
+    epochs: int = 12,
+    width: int = 8,
     seed: int = RENDER_SEED,
     progress: bool = True,
 ) -> Evaluator:

@@ -109,8 +109,8 @@ class EvaluatorNet(nn.Module):
     """Small CNN: images -> penultimate features, test-class logits, one logit vector per attribute.
 
     (B, 3, H, W) uint8 or [-1, 1] float, resized to `image_size` -> EvaluatorOutput with features (B, feature_dim).
-    Stride-2 3x3 convs (BatchNorm, ReLU) halve the size down to 4x4, widths doubling from `width` up to 8 * width;
-    the first block keeps the full resolution so that fine, thin details (stripes, eye rings) are seen.
+    A 4x4 stride-2 stem (its window still spans two-pixel stripes and rings, the fine attributes at 128 px), then
+    stride-2 3x3 convs (BatchNorm, ReLU) halve the size down to 4x4, widths doubling from `width` up to 8 * width.
     """
 
     def __init__(
@@ -125,8 +125,8 @@ class EvaluatorNet(nn.Module):
         if image_size < 16 or image_size & (image_size - 1):
             raise ValueError(f"image_size={image_size} must be a power of two >= 16")
         self.image_size = image_size
-        layers: list[nn.Module] = [nn.Conv2d(3, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(True)]
-        channels, size = width, image_size
+        layers: list[nn.Module] = [nn.Conv2d(3, width, 4, 2, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(True)]
+        channels, size = width, image_size // 2
         while size > 4:
             out = min(channels * 2, width * 8)
             layers += [nn.Conv2d(channels, out, 3, 2, 1, bias=False), nn.BatchNorm2d(out), nn.ReLU(True)]
@@ -262,7 +262,8 @@ def _augment(x: Tensor, image_size: int, generator: torch.Generator) -> Tensor:
     crop = max(1, round(side * CROP_FRACTION))
     top, left = (int(torch.randint(0, side - crop + 1, (2,), generator=generator)[i]) for i in range(2))
     x = x[..., top : top + crop, left : left + crop]
-    x = F.interpolate(x, size=(image_size,) * 2, mode="bilinear", align_corners=False, antialias=True)
+    if crop != image_size:
+        x = F.interpolate(x, size=(image_size,) * 2, mode="bilinear", align_corners=False, antialias=True)
     flip = torch.rand(x.shape[0], generator=generator) < 0.5
     return torch.where(flip[:, None, None, None], x.flip(-1), x)
 
@@ -297,10 +298,10 @@ def train_evaluator(
     attribute_spec: Iterable[Any],
     *,
     image_size: int = 64,
-    width: int = 16,
+    width: int = 8,
     feature_dim: int = 128,
-    epochs: int = 15,
-    batch_size: int = 64,
+    epochs: int = 12,
+    batch_size: int = 32,
     lr: float = 2e-3,
     heldout_fraction: float = 0.2,
     seed: int = 0,

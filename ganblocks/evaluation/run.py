@@ -32,8 +32,8 @@ DEFAULTS: dict[str, Any] = {
     "inception_weights": None,           # local Inception-v3 weights for datasets without a built-in evaluator
     "evaluator_size": 128,               # resolution the built-in evaluator judges at (128+ sees fine attributes)
     "evaluator_renders_per_class": 60,
-    "evaluator_epochs": 10,
-    "evaluator_width": 16,
+    "evaluator_epochs": 12,
+    "evaluator_width": 8,
     "min_class_accuracy": 0.5,           # refuse an evaluator below these held-out accuracies
     "min_attribute_accuracy": 0.6,
     "options": {"is": {"splits": 10}, "kid": {"subsets": 100, "subset_size": 1000},
