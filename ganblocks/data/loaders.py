@@ -123,6 +123,9 @@ def load_cub_family(name: str, root: Path, split: str, imsize: int, text_encoder
             raise DatasetError(f"{names_file} must hold a non-empty list of keys, got {type(raw).__name__}{layout}")
         keys = [_as_str(k) for k in raw]
     else:
+        if not labels:
+            raise DatasetError(f"neither {names_file} nor {cub / 'image_class_labels.txt'} exists: cannot tell "
+                               f"the {split} images{layout}")
         keys = _class_split(labels, split)
     n = len(keys)
 

@@ -127,6 +127,9 @@ def test_raw_cub_splits_by_class(tmp_path):
     test = build_dataset("cub", "test", 64, "bow", root=root)
     assert set(train.class_ids.tolist()) == {0, 1} and set(test.class_ids.tolist()) == {2}
     assert len(train) == 4 and len(test) == 2 and train.num_classes == 3
+    (root / "CUB_200_2011/image_class_labels.txt").unlink()
+    with pytest.raises(DatasetError, match="image_class_labels.txt exists: cannot tell the train images"):
+        build_dataset("cub", "train", 64, "bow", root=root)
 
 
 def test_folder_layout(tmp_path):
