@@ -1,0 +1,100 @@
+"""evaluate_run, the CLI and the cross-run rank proxy on tiny runs really trained by ganblocks.training."""
+
+import json
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from ganblocks.evaluation import evaluate_run, rank_proxy
+from ganblocks.evaluation.evaluator import center_crop
+from ganblocks.evaluation.run import DEFAULTS
+
+PROTOCOL = {"value", "std", "n_samples", "splits", "evaluator", "evaluator_accuracy", "real_split", "seed"}
+FAST = {"n_samples": 40, "n_per_caption": 4, "evaluator_size": 64, "evaluator_renders_per_class": 40,
+        "evaluator_epochs": 10, "min_class_accuracy": 0.0, "min_attribute_accuracy": 0.0, "progress": False,
+        "options": {"kid": {"subsets": 10}}, "rank_captions": 10, "rank_per_caption": 2}
+
+
+def train_tiny(run_dir, seed=0):
+    from experiments.config import compose
+    from ganblocks.training import train
+
+    cfg = compose(["profile=smoke", "pipeline=stage1", "train.progress=false", "train.max_steps=2",
+                   "train.checkpoint_every=2", "train.sample_every=2", f"seed={seed}"])
+    assert train(cfg, run_dir)["status"] == "finished"
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    return train_tiny(tmp_path_factory.mktemp("run"))
+
+
+def test_evaluate_run_writes_metrics_with_protocol_and_figures(run_dir):
+    results = evaluate_run(run_dir, FAST)
+    assert {"is", "fid", "kid", "r_precision", "attr_coarse", "attr_fine", "diversity", "pixelation"} <= set(results)
+    for name, rec in results.items():
+        assert PROTOCOL <= set(rec), name
+        assert rec["evaluator"].startswith("ganblocks-evaluator-") and rec["real_split"] == "test"
+    assert results["is"]["n_samples"] == 40 and results["is"]["splits"] == 4
+    assert json.loads((run_dir / "metrics.json").read_text()) == json.loads(json.dumps(results))
+    about = json.loads((run_dir / "evaluation.json").read_text())
+    assert set(about["evaluator_meta"]["accuracy"]) >= {"class", "coarse", "fine"}
+    assert about["figures"] == ["figures/stages.png", "figures/noise.png", "figures/interpolation.png",
+                                "figures/nearest_train.png"]
+    assert all((run_dir / f).stat().st_size > 1000 for f in about["figures"])
+
+
+def test_evaluate_run_refuses_a_weak_evaluator(run_dir):
+    from ganblocks.evaluation import EvaluatorTooWeakError
+
+    with pytest.raises(EvaluatorTooWeakError, match="min_class_accuracy"):
+        evaluate_run(run_dir, {**FAST, "min_class_accuracy": 1.01, "figures": False})
+
+
+def test_cli_works_from_any_folder(run_dir, tmp_path, monkeypatch, capsys):
+    from experiments.evaluate import main
+
+    monkeypatch.chdir(tmp_path)
+    overrides = [f"run_dir={run_dir}", "metrics.names=[is,pixelation]", "metrics.n_samples=20",
+                 "metrics.figures=false"] + [f"metrics.{k}={v}" for k, v in FAST.items()
+                                             if k not in ("n_samples", "options")]
+    assert main(overrides) == 0
+    assert set(json.loads((run_dir / "metrics.json").read_text())) == {"is", "pixelation"}
+    assert "is " in capsys.readouterr().out
+
+
+def test_cli_names_bad_arguments():
+    from experiments.evaluate import parse
+
+    with pytest.raises(SystemExit, match="missing run_dir"):
+        parse(["metrics.n_samples=3"])
+    with pytest.raises(SystemExit, match="unknown metrics settings \\['n_sample'\\]"):
+        parse(["run_dir=x", "metrics.n_sample=3"])
+
+
+def test_config_group_mirrors_the_defaults():
+    from experiments.evaluate import CONF
+
+    assert OmegaConf.to_container(OmegaConf.load(CONF)) == DEFAULTS
+
+
+def test_rank_proxy_across_runs_and_a_real_stand_in(run_dir, tmp_path):
+    from ganblocks.data import synthbirds
+
+    other = train_tiny(tmp_path / "other", seed=1)
+
+    def real_renders(captions, n_per_caption, seed):
+        ids = captions.class_ids.repeat_interleave(n_per_caption)
+        images, _ = synthbirds.render(ids, seed + 500, 76, num_classes=20)
+        return center_crop(images, 64).contiguous()
+
+    ranks = rank_proxy({"a": run_dir, "b": other, "real": real_renders}, FAST)
+    assert set(ranks) == {"a", "b", "real"}
+    assert sum(r["value"] for r in ranks.values()) == pytest.approx(6.0)
+    assert ranks["real"]["value"] < min(ranks["a"]["value"], ranks["b"]["value"])
+    assert all(r["n_captions"] == 10 and r["n_per_caption"] == 2 for r in ranks.values())
+    pair = rank_proxy([run_dir, other], FAST)
+    assert set(pair) == {run_dir.name, "other"}
+    assert torch.tensor([r["value"] for r in pair.values()]).sum().item() == pytest.approx(3.0)
