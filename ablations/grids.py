@@ -183,6 +183,13 @@ def expand(
     for o in extra_overrides:
         if o.split("=", 1)[0].lstrip("+~") == "seed":
             raise GridError(f"override {o!r}: the runner sets seed per run; use seeds=N for the number of seeds")
+    varied = {o.split("=", 1)[0].lstrip("+~") for v in grid.variants for o in v.overrides}
+    clash = [o for o in extra_overrides if o.split("=", 1)[0].lstrip("+~") in varied]
+    if clash:
+        raise GridError(
+            f"override {clash} sets what grid {grid.name!r} varies ({', '.join(sorted(varied))}); the variants "
+            f"would overrule it. Pick variants with only=, or write a grid file."
+        )
     specs = []
     for vi, variant in enumerate(grid.variants):
         if variant.label not in keep:

@@ -76,6 +76,8 @@ def test_bad_settings_are_named(tmp_path):
         expand(grid, tmp_path, "auto")
     with pytest.raises(GridError, match="use seeds=N"):
         expand(grid, tmp_path, "smoke", extra_overrides=["seed=3"])
+    with pytest.raises(GridError, match="sets what grid 'ca_variants' varies \\(model.conditioning\\)"):
+        expand(grid, tmp_path, "smoke", extra_overrides=["model.conditioning=none"])
     with pytest.raises(GridError, match="must be >= 1"):
         expand(grid, tmp_path, "smoke", seeds=0)
     assert [s.variant for s in expand(grid, tmp_path, "smoke", only=parse_only("[mixture,none]"))] == ["none", "mixture"]
