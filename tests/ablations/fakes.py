@@ -8,6 +8,7 @@ fail, diverge or be interrupted; evaluate returns deterministic metrics that dep
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -63,6 +64,7 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     for step in range(step, STEPS):
         if INTERRUPT["variant"] == cfg.model.conditioning and INTERRUPT["at_step"] == step:
             raise KeyboardInterrupt
+        time.sleep(float(os.environ.get("FAKE_STEP_SECONDS", "0")))  # lets a test kill -9 mid-run
         append_jsonl(run_dir / "log.jsonl", {"step": step, "loss_d": 1.0 / (step + 1), "loss_g": 0.5 + 0.1 * step})
         atomic_write_json(ckpt, {"step": step + 1})
         if cfg.model.conditioning == "nan" and step == 2:

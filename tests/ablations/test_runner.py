@@ -218,3 +218,44 @@ def test_joblib_launcher_runs_two_jobs(tmp_path):
     assert {(r["variant"], r["status"]) for r in rows} == {("none", "ok"), ("gaussian", "ok")}
     assert set(table_rows(out / "table.md")) == {"none", "gaussian"}
     assert sorted(p.name for p in (out / "hydra").iterdir())  # Hydra's sweep folder lives in out_dir
+
+
+def test_kill_9_mid_run_then_rerun_gives_the_same_table(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    reference = grid(tmp_path / "ref", seeds=1)
+    out = tmp_path / "cut"
+    code = (
+        "from ablations.runner import run_grid; "
+        f"run_grid('ca_variants', 'smoke', 1, {str(out)!r}, None, [], plots=False, log=lambda s: None, **{SEAMS!r})"
+    )
+    env = {**os.environ, "FAKE_STEP_SECONDS": "0.2"}
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=Path(__file__).parents[2], env=env)
+    ckpt = out / "runs" / "gaussian" / "seed0" / "checkpoint.json"
+    deadline = time.monotonic() + 60
+    while not ckpt.exists() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert ckpt.exists() and json.loads(ckpt.read_text())["step"] < fakes.STEPS  # killed inside the 2nd run
+    fakes.CALLS.clear()
+    grid(out, seeds=1)  # the dead runner's lock went with it
+    assert [Path(c).parent.name for c in fakes.CALLS] == ["gaussian", "mixture"]
+    assert (out / "table.csv").read_text() == (reference / "table.csv").read_text()
+
+
+def test_job_pins_its_gpu_from_the_job_number(monkeypatch):
+    from ablations.job import assign_gpu
+
+    monkeypatch.delenv("GANBLOCKS_JOB_GPU_PINNED", raising=False)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert assign_gpu(3, 2) == "1"
+    monkeypatch.delenv("GANBLOCKS_JOB_GPU_PINNED")
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,5,6")
+    assert assign_gpu(4, 3) == "5"
+    assert assign_gpu(0, 3) == "5"  # pinned once per process: a reused worker keeps its GPU
+    assert assign_gpu(7, 0) is None
