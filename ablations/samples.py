@@ -24,12 +24,9 @@ LABEL_WIDTH = 110
 
 def evaluation_captions(cfg, n: int = N_CAPTIONS) -> tuple[list[str], torch.Tensor]:
     """The first caption of `n` evenly spaced test images of the run's dataset, and their embeddings (n, D)."""
-    from ganblocks.data import build_dataset
+    from ganblocks.training.assemble import build_training_dataset
 
-    data = cfg.data
-    dataset = build_dataset(
-        data.name, "test", imsize=int(cfg.model.stage1_size), text_encoder=data.text_encoder, root=data.get("root"), size=data.get("size", "default")
-    )
+    dataset = build_training_dataset(cfg, int(cfg.model.stage1_size), split="test")
     total = len(dataset.captions)
     idx = torch.linspace(0, total - 1, steps=min(n, total)).round().long().tolist()
     captions = [dataset.captions[i][0] for i in idx]
