@@ -260,7 +260,7 @@ def _augment(x: Tensor, image_size: int, generator: torch.Generator) -> Tensor:
     """Random crop of CROP_FRACTION of the side, resize to image_size, random horizontal flip (per batch)."""
     side = x.shape[-1]
     crop = max(1, round(side * CROP_FRACTION))
-    top, left = (int(torch.randint(0, side - crop + 1, (2,), generator=generator)[i]) for i in range(2))
+    top, left = torch.randint(0, side - crop + 1, (2,), generator=generator).tolist()
     x = x[..., top : top + crop, left : left + crop]
     if crop != image_size:
         x = F.interpolate(x, size=(image_size,) * 2, mode="bilinear", align_corners=False, antialias=True)

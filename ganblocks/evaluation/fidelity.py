@@ -133,12 +133,14 @@ def fidelity_metrics(
     """
     import torch_fidelity
 
+    name = extractor.get("feature_extractor")
+    on_cuda = _BOUND[name].device.type == "cuda" if name in _BOUND else torch.cuda.is_available()
     kwargs: dict[str, Any] = dict(
         input1=UInt8Images(fake),
         isc=isc, fid=fid, kid=kid,
         isc_splits=isc_splits, kid_subsets=kid_subsets, kid_subset_size=kid_subset_size,
         batch_size=batch_size, rng_seed=seed, verbose=False, save_cpu_ram=True,
-        cuda=torch.cuda.is_available() and extractor.get("feature_extractor") == INCEPTION_NAME,
+        cuda=on_cuda,
         cache_root=str(cache_dir("fidelity")), cache=real_cache_name is not None,
         **extractor,
     )
@@ -148,9 +150,6 @@ def fidelity_metrics(
             kwargs["input2_cache_name"] = real_cache_name
     elif fid or kid:
         raise ValueError("FID and KID need real images (real=None was given)")
-    name = extractor.get("feature_extractor")
-    if name in _BOUND:
-        kwargs["cuda"] = _BOUND[name].device.type == "cuda"
     return torch_fidelity.calculate_metrics(**kwargs)
 
 
