@@ -71,5 +71,6 @@ def evaluator_for_dataset(
         images, attributes = render(class_ids, seed, load)
         return images, class_ids, attributes, dataset.attribute_spec
 
-    return cached_evaluator(key_parts, make_training_data, progress=progress, image_size=image_size, epochs=epochs,
-                            width=width, seed=seed)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    return cached_evaluator(key_parts, make_training_data, progress=progress, device=device, image_size=image_size,
+                            epochs=epochs, width=width, seed=seed)

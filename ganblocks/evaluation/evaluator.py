@@ -308,6 +308,7 @@ def train_evaluator(
     key: str | None = None,
     extra_meta: dict | None = None,
     progress: bool = True,
+    device: str | torch.device = "cpu",
 ) -> Evaluator:
     """Train the evaluator on real renders and measure it on a held-out part of them.
 
@@ -319,6 +320,7 @@ def train_evaluator(
         image_size:      the resolution the network sees (power of two); 128+ to judge fine attributes.
         heldout_fraction: per-class fraction of renders kept out of training to measure accuracy.
         key:             cache key stored in the meta (default: a hash of the inputs' shapes and settings).
+        device:          where to train (the images stay on CPU; batches move).
     Returns:
         An `Evaluator` in eval mode on CPU, with `meta["accuracy"]` measured on the held-out renders.
     """
@@ -338,7 +340,8 @@ def train_evaluator(
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     train_idx, held_idx = _heldout_split(class_index, heldout_fraction, gen)
-    net = EvaluatorNet(len(classes), [i.num_values for i in infos], image_size, width, feature_dim)
+    net = EvaluatorNet(len(classes), [i.num_values for i in infos], image_size, width, feature_dim).to(device)
+    class_index, attributes = class_index.to(device), attributes.to(device)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     steps_per_epoch = max(1, len(train_idx) // batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps_per_epoch)
@@ -352,7 +355,8 @@ def train_evaluator(
         for step in range(steps_per_epoch):
             idx = order[step * batch_size : (step + 1) * batch_size]
             x = _augment(to_unit_range(images[idx]), image_size, gen)
-            out = net(x)
+            out = net(x.to(device))
+            idx = idx.to(device)
             loss = F.cross_entropy(out.class_logits, class_index[idx])
             for a, logits in enumerate(out.attribute_logits):
                 loss = loss + F.cross_entropy(logits, attributes[idx, a])
@@ -364,6 +368,8 @@ def train_evaluator(
             bar.set_postfix(loss=f"{loss.item():.3f}")
     bar.close()
 
+    net = net.cpu()
+    class_index, attributes = class_index.cpu(), attributes.cpu()
     accuracy = measure_accuracy(net, images[held_idx], class_index[held_idx], attributes[held_idx], infos) \
         if len(held_idx) else {"class": float("nan"), "attributes": {}, "attributes_mean": float("nan"),
                                "coarse": None, "fine": None}
@@ -384,13 +390,14 @@ def train_evaluator(
     return Evaluator(net.eval(), meta)
 
 
-def cached_evaluator(key_parts: dict, make_training_data, progress: bool = True, **train_kwargs) -> Evaluator:
+def cached_evaluator(key_parts: dict, make_training_data, progress: bool = True, device: str | torch.device = "cpu",
+                     **train_kwargs) -> Evaluator:
     """The evaluator cached under `cache_dir("evaluators", stable_hash(key_parts, settings))`, trained on a miss.
 
     Args:
         key_parts:          what identifies the training data (dataset hash, render seed, renders per class).
         make_training_data: () -> (images, class_ids, attributes, attribute_spec), called only on a miss.
-        train_kwargs:       passed to `train_evaluator`; part of the cache key.
+        train_kwargs:       passed to `train_evaluator`; part of the cache key (`device` is not).
     """
     key = stable_hash([EVALUATOR_VERSION, key_parts, train_kwargs])
     folder = cache_dir("evaluators", key)
@@ -398,7 +405,8 @@ def cached_evaluator(key_parts: dict, make_training_data, progress: bool = True,
         return Evaluator.load(folder)
     images, class_ids, attributes, spec = make_training_data()
     evaluator = train_evaluator(images, class_ids, attributes, spec, key=key,
-                                extra_meta={"trained_on": key_parts}, progress=progress, **train_kwargs)
+                                extra_meta={"trained_on": key_parts}, progress=progress, device=device,
+                                **train_kwargs)
     evaluator.save(folder)
     return evaluator
 
