@@ -98,3 +98,35 @@ def test_rank_proxy_across_runs_and_a_real_stand_in(run_dir, tmp_path):
     pair = rank_proxy([run_dir, other], FAST)
     assert set(pair) == {run_dir.name, "other"}
     assert torch.tensor([r["value"] for r in pair.values()]).sum().item() == pytest.approx(3.0)
+
+
+def test_synthbirds_sanity_with_its_own_evaluator(run_dir):
+    """On the built-in dataset: real test images score far above noise, and own captions far above shuffled."""
+    from ganblocks.evaluation.run import RunContext
+    from ganblocks.evaluation.sampling import caption_pool, evaluation_captions
+    from ganblocks.metrics.base import EvalSamples
+    from ganblocks.registry import build
+
+    ctx = RunContext(run_dir, FAST)
+    evaluator, test = ctx.evaluator(), ctx.dataset(64)
+    real = center_crop(test.images, 64).contiguous()
+    caps = evaluation_captions(test, None, 0)
+    pool_values, pool_classes = caption_pool(test)
+    own = EvalSamples(fake=real[caps.image_index], fake_class_ids=caps.class_ids, fake_values=caps.values,
+                      pool_values=pool_values, pool_class_ids=pool_classes, evaluator=evaluator)
+    perm = torch.randperm(len(caps), generator=torch.Generator().manual_seed(0))
+    other = caps.class_ids[perm] != caps.class_ids
+    shuffled = EvalSamples(fake=real[caps.image_index][other], fake_class_ids=caps.class_ids[perm][other],
+                           fake_values=caps.values[perm][other], pool_values=pool_values,
+                           pool_class_ids=pool_classes, evaluator=evaluator)
+    r_own = build("metric", "r_precision")(own)["r_precision"]["value"]
+    r_shuffled = build("metric", "r_precision")(shuffled)["r_precision"]["value"]
+    assert r_own > 0.2 and r_shuffled < 0.05
+    noise = torch.randint(0, 256, real.shape, dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    is_real = build("metric", "is")(EvalSamples(fake=real, evaluator=evaluator))["is"]["value"]
+    is_noise = build("metric", "is")(EvalSamples(fake=noise, evaluator=evaluator))["is"]["value"]
+    assert is_noise < 1.5 and is_real > 1.5 * is_noise
+    fid = build("metric", "fid")
+    halves = fid(EvalSamples(fake=real[0::2].contiguous(), real=real[1::2].contiguous(), evaluator=evaluator))
+    vs_noise = fid(EvalSamples(fake=noise[0::2].contiguous(), real=real[1::2].contiguous(), evaluator=evaluator))
+    assert halves["fid"]["value"] * 3 < vs_noise["fid"]["value"]
