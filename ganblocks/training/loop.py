@@ -2,6 +2,9 @@
 
     status = train(cfg, run_dir)          # trains, or resumes from run_dir/checkpoints, and returns status
 
+    stage = build_stage(cfg, cfg.pipeline.stages[0], 0, run_dir, device)  # one stage, resumed, untrained
+    train_step(cfg, stage, batch, device)  # one D step then one G step (what the loop and benchmarks run)
+
 Phases of a stage: build data and models (from registry names, `assemble.py`), restore the last
 checkpoint if there is one, then train. The loop reads records, never variant names: D's conditioning
 comes from `D.condition_input`, the loss asks the heads for logits and the conditioning block for its
@@ -92,8 +95,8 @@ class _Distributed:
 
 
 @dataclass
-class _Stage:
-    """Everything one stage trains and tracks."""
+class Stage:
+    """Everything one stage trains and tracks (built by `build_stage`, advanced by `train_step`)."""
 
     index: int
     name: str
@@ -116,6 +119,7 @@ class _Stage:
     step: int = 0
     sums: dict[str, Tensor] = field(default_factory=dict)
     nonfinite: Tensor | None = None
+    params: dict[str, int] = field(default_factory=dict)  # {"G": trainable, "G_total", "D"} parameter counts
 
 
 def train(cfg: DictConfig, run_dir: str | os.PathLike, *, stop_after: int | None = None) -> dict:
@@ -142,7 +146,7 @@ def train(cfg: DictConfig, run_dir: str | os.PathLike, *, stop_after: int | None
         atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
         write_status(run_dir, "running", None, pipeline=cfg.pipeline.name, profile=cfg.profile_name)
     device = _device(cfg, dist)
-    _configure_backends(cfg, device)
+    configure_backends(cfg, device)
     steps_left = [stop_after if stop_after is not None else math.inf]
     try:
         for index, stage_cfg in enumerate(cfg.pipeline.stages):
@@ -172,7 +176,8 @@ def _device(cfg: DictConfig, dist: _Distributed) -> torch.device:
     return device
 
 
-def _configure_backends(cfg: DictConfig, device: torch.device) -> None:
+def configure_backends(cfg: DictConfig, device: torch.device) -> None:
+    """Process-wide settings `train` applies before any stage: CPU threads; TF32 and cuDNN autotune on CUDA."""
     if device.type == "cpu" and cfg.train.get("cpu_threads") is not None:
         torch.set_num_threads(int(cfg.train.cpu_threads))
     if device.type == "cuda":
@@ -191,6 +196,35 @@ def _autocast(cfg: DictConfig, device: torch.device):
 # One stage
 # ----------------------------------------------------------------------------------------------------------
 def _train_stage(cfg, stage_cfg, index, run_dir, device, dist, steps_left) -> dict | None:
+    s = build_stage(cfg, stage_cfg, index, run_dir, device, dist)
+    if dist.main:
+        write_status(run_dir, "running", None, stage=s.name, step=s.step,
+                     params={**(read_status(run_dir) or {}).get("params", {}), s.name: s.params})
+    return _loop(cfg, s, run_dir, run_dir / "checkpoints" / stage_cfg.name, device, dist, steps_left)
+
+
+def build_stage(cfg: DictConfig, stage_cfg: DictConfig, index: int, run_dir: str | os.PathLike,
+                device: torch.device, dist: _Distributed | None = None) -> Stage:
+    """Data, models, optimizers and schedules of one stage, restored from `run_dir` when it has a checkpoint.
+
+    Seeds the global RNG as `train` does for this stage, so a step after `build_stage` is the step `train`
+    would take. Does not write to `run_dir` (the loop writes status and checkpoints).
+
+    Args:
+        cfg: a config from `experiments.config.compose`; `cfg.train.*` picks bf16 autocast, channels_last,
+            torch.compile (fused Adam is used on CUDA).
+        stage_cfg: one entry of `cfg.pipeline.stages`. Its `fixed` stage's final generator is loaded from
+            `run_dir`; pass a copy with `fixed: null` for a fresh Stage-I inside Stage-II.
+        index: the stage's position in the pipeline (seeds).
+        run_dir: the run folder (checkpoints/<stage>/last.pt is restored when present).
+        device: where the stage trains.
+        dist: the process's place under torchrun; None for a single process.
+
+    Returns:
+        The `Stage`, at step 0 or at the restored step.
+    """
+    dist = dist if dist is not None else _Distributed()
+    run_dir = Path(run_dir)
     stage_dir = run_dir / "checkpoints" / stage_cfg.name
     seed_everything(int(cfg.seed) + 1000 * index + dist.rank)  # same start whether or not earlier stages ran in this process
 
@@ -235,24 +269,19 @@ def _train_stage(cfg, stage_cfg, index, run_dir, device, dist, steps_left) -> di
     sample_text = torch.as_tensor(dataset.embeddings[:n, 0]).float().to(device)
     sample_noise = torch.randn(n, G.noise_dim, generator=torch.Generator().manual_seed(int(cfg.seed))).to(device)
 
-    s = _Stage(index, stage_cfg.name, G, D, G_step, D_step, ema, opt_g, opt_d, sched_g, sched_d, loader,
-               build("loss", cfg.loss.name, where="loss.name", kl_weight=cfg.loss.kl_weight),
-               total_steps, steps_per_epoch, text_dim, sample_text, sample_noise)
-    params = {"G": _count(G, trainable=True), "G_total": _count(G), "D": _count(D)}
+    s = Stage(index, stage_cfg.name, G, D, G_step, D_step, ema, opt_g, opt_d, sched_g, sched_d, loader,
+              build("loss", cfg.loss.name, where="loss.name", kl_weight=cfg.loss.kl_weight),
+              total_steps, steps_per_epoch, text_dim, sample_text, sample_noise)
+    s.params = {"G": _count(G, trainable=True), "G_total": _count(G), "D": _count(D)}
 
     # Resume.
     last = stage_dir / "last.pt"
     if last.is_file():
         _restore(s, load_checkpoint(last, map_location=device))
-    if dist.main:
-        write_status(run_dir, "running", None, stage=s.name, step=s.step,
-                     params={**(read_status(run_dir) or {}).get("params", {}), s.name: params})
-
-    # Train.
-    return _loop(cfg, s, run_dir, stage_dir, device, dist, steps_left)
+    return s
 
 
-def _loop(cfg, s: _Stage, run_dir: Path, stage_dir: Path, device, dist, steps_left) -> dict | None:
+def _loop(cfg, s: Stage, run_dir: Path, stage_dir: Path, device, dist, steps_left) -> dict | None:
     tr = cfg.train
     check_every = 1 if device.type == "cpu" else int(tr.log_every)  # host syncs only at log points on CUDA
     batch_images = int(tr.batch_size) * dist.world_size
@@ -276,7 +305,7 @@ def _loop(cfg, s: _Stage, run_dir: Path, stage_dir: Path, device, dist, steps_le
         except StopIteration:
             batches = iter(s.loader)
             batch = next(batches)
-        _train_step(cfg, s, batch, device)
+        train_step(cfg, s, batch, device)
         s.step += 1
         steps_left[0] -= 1
         if t_start is None:  # images/s excludes the first step (allocation, compilation)
@@ -324,8 +353,16 @@ def _loop(cfg, s: _Stage, run_dir: Path, stage_dir: Path, device, dist, steps_le
 # ----------------------------------------------------------------------------------------------------------
 # One step
 # ----------------------------------------------------------------------------------------------------------
-def _train_step(cfg: DictConfig, s: _Stage, batch: Batch, device: torch.device) -> None:
-    """One D step then one G step (official order); losses summed on the device, nothing read back."""
+def train_step(cfg: DictConfig, s: Stage, batch: Batch, device: torch.device) -> None:
+    """One D step then one G step (official order); losses summed on the device, nothing read back.
+
+    Args:
+        cfg: the run config (`loss.*`, `train.amp`, `train.channels_last`, `train.ema_decay`, ...).
+        s: the stage from `build_stage`; its weights, optimizers, schedules, EMA and `sums` advance
+            (`s.step` does not: the loop counts steps).
+        batch: images (B, 3, S, S) in [-1, 1] at the stage's size, embeddings and wrong embeddings (B, D).
+        device: the stage's device.
+    """
     amp = _autocast(cfg, device)
     B = len(batch)
     images = batch.images
@@ -375,7 +412,7 @@ def _train_step(cfg: DictConfig, s: _Stage, batch: Batch, device: torch.device) 
     s.sums["_count"] = s.sums.get("_count", torch.zeros((), device=device)) + 1
 
 
-def _d_conditions(s: _Stage, out: GeneratorOutput, text: Tensor, wrong_text: Tensor) -> tuple[Tensor, Tensor]:
+def _d_conditions(s: Stage, out: GeneratorOutput, text: Tensor, wrong_text: Tensor) -> tuple[Tensor, Tensor]:
     """D's condition for the right and wrong captions, as the discriminator asks (`D.condition_input`).
 
     "cond_mean": the generator's conditioning mean, detached (official); the wrong captions go through
@@ -401,7 +438,7 @@ def _update_ema(ema: nn.Module, model: nn.Module, decay: float) -> None:
         b_ema.copy_(b)
 
 
-def _log_record(s: _Stage, rate: float) -> dict:
+def _log_record(s: Stage, rate: float) -> dict:
     """Mean of every summed statistic since the last record (the only host sync of the loop)."""
     count = s.sums.pop("_count", None)
     values = {k: v for k, v in s.sums.items()}
@@ -415,7 +452,7 @@ def _log_record(s: _Stage, rate: float) -> dict:
             "images_per_sec": round(rate, 2), **means}
 
 
-def _diverged(s: _Stage, run_dir: Path, stage_dir: Path, dist) -> dict:
+def _diverged(s: Stage, run_dir: Path, stage_dir: Path, dist) -> dict:
     values = {k: float(v) / float(s.sums.get("_count", torch.ones(()))) for k, v in s.sums.items() if k in ("loss_d", "loss_g")}
     reason = f"non-finite loss in stage {s.name} by step {s.step} ({', '.join(f'{k}={v}' for k, v in values.items())})"
     _checkpoint(s, stage_dir / "diverged.pt", dist)
@@ -425,7 +462,7 @@ def _diverged(s: _Stage, run_dir: Path, stage_dir: Path, dist) -> dict:
 # ----------------------------------------------------------------------------------------------------------
 # Checkpoints, samples
 # ----------------------------------------------------------------------------------------------------------
-def _checkpoint(s: _Stage, path: Path, dist) -> None:
+def _checkpoint(s: Stage, path: Path, dist) -> None:
     if not dist.main:
         return
     save_checkpoint(path, {
@@ -444,7 +481,7 @@ def _checkpoint(s: _Stage, path: Path, dist) -> None:
     })
 
 
-def _restore(s: _Stage, state: dict) -> None:
+def _restore(s: Stage, state: dict) -> None:
     s.G.load_state_dict(state["generator"])
     s.D.load_state_dict(state["discriminator"])
     if s.ema is not None and state["ema"] is not None:
@@ -459,7 +496,7 @@ def _restore(s: _Stage, state: dict) -> None:
 
 
 @torch.no_grad()
-def _write_samples(s: _Stage, path: Path) -> None:
+def _write_samples(s: Stage, path: Path) -> None:
     """A grid of the fixed captions and noise: one row per stage image (Stage-I row above for Stage-II)."""
     from torchvision.utils import save_image
 
