@@ -59,31 +59,17 @@ def _image_block_step(kind: str, name: str, width: str, device: str, precision: 
     run_benchmark(benchmark, step, device, items=BATCH[width])
 
 
-@pytest.mark.parametrize("precision", PRECISIONS)
-@pytest.mark.parametrize("width", ["small", "paper"])
-@pytest.mark.parametrize("name", names("upsample"))
-def test_upsample(benchmark, device, name, width, precision):
-    benchmark.group = "upsample"
-    _skip_unless_runs(device, width, precision)
-    _image_block_step("upsample", name, width, device, precision, benchmark)
+IMAGE_BLOCKS = [(kind, name) for kind in ("upsample", "residual", "downsample") for name in names(kind)]
 
 
 @pytest.mark.parametrize("precision", PRECISIONS)
 @pytest.mark.parametrize("width", ["small", "paper"])
-@pytest.mark.parametrize("name", names("residual"))
-def test_residual(benchmark, device, name, width, precision):
-    benchmark.group = "residual"
+@pytest.mark.parametrize("kind,name", IMAGE_BLOCKS, ids=[f"{k}-{n}" for k, n in IMAGE_BLOCKS])
+def test_image_block(benchmark, device, kind, name, width, precision):
+    """Up-sampling, residual and down-sampling blocks; one benchmark group per family."""
+    benchmark.group = kind
     _skip_unless_runs(device, width, precision)
-    _image_block_step("residual", name, width, device, precision, benchmark)
-
-
-@pytest.mark.parametrize("precision", PRECISIONS)
-@pytest.mark.parametrize("width", ["small", "paper"])
-@pytest.mark.parametrize("name", names("downsample"))
-def test_downsample(benchmark, device, name, width, precision):
-    benchmark.group = "downsample"
-    _skip_unless_runs(device, width, precision)
-    _image_block_step("downsample", name, width, device, precision, benchmark)
+    _image_block_step(kind, name, width, device, precision, benchmark)
 
 
 @pytest.mark.parametrize("width", ["small", "paper"])

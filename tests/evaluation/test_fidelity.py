@@ -8,7 +8,7 @@ import torch
 from ganblocks.evaluation.fidelity import fidelity_metrics, inception_kwargs, register_evaluator
 from ganblocks.metrics.base import EvalSamples
 from ganblocks.registry import build
-from tests.metrics.conftest import noise_images
+from tests.evaluation.fixtures import noise_images
 
 
 def direct_is(logits: torch.Tensor) -> float:

@@ -8,7 +8,7 @@ from ganblocks.evaluation.evaluator import center_crop
 from ganblocks.evaluation.rank import average_ranks, rank_from_scores, rank_images
 from ganblocks.metrics.base import caption_values
 from tests.evaluation import toy
-from tests.metrics.conftest import noise_images
+from tests.evaluation.fixtures import noise_images
 
 
 def test_average_ranks_share_ties():

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from ganblocks.metrics.base import EvalSamples, caption_values
 from ganblocks.registry import build
 from tests.evaluation import toy
-from tests.metrics.conftest import noise_images
+from tests.evaluation.fixtures import noise_images
 
 
 def samples_of(fake, evaluator, real=None, **kw):

@@ -1,7 +1,6 @@
 """Loop tests run on the tiny in-memory data of fakes.py with the registered models at tiny widths."""
 
 import pytest
-import torch
 
 from experiments.config import compose
 from ganblocks.training import assemble
@@ -26,12 +25,3 @@ def tiny_data(monkeypatch):
 def tiny_cfg():
     """compose() with the tiny overrides plus the test's own."""
     return lambda *overrides: compose(TINY + list(overrides))
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models on a shared CPU: one intra-op thread is ~50x faster than oversubscribed OpenMP threads."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
