@@ -346,9 +346,9 @@ def train_evaluator(
     steps_per_epoch = max(1, len(train_idx) // batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps_per_epoch)
 
-    from tqdm.auto import tqdm
+    from ganblocks.progress import progress_bar
 
-    bar = tqdm(total=epochs * steps_per_epoch, desc="training evaluator", leave=False, disable=not progress)
+    bar = progress_bar(total=epochs * steps_per_epoch, desc="training evaluator", leave=False, disable=not progress)
     for _ in range(epochs):
         net.train()
         order = train_idx[torch.randperm(len(train_idx), generator=gen)]

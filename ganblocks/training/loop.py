@@ -287,10 +287,10 @@ def _loop(cfg, s: Stage, run_dir: Path, stage_dir: Path, device, dist, steps_lef
     batch_images = int(tr.batch_size) * dist.world_size
     bar = None
     if dist.main and tr.progress:
-        from tqdm.auto import tqdm
+        from ganblocks.progress import progress_bar
 
-        bar = tqdm(total=s.total_steps * batch_images, initial=s.step * batch_images, unit="img",
-                   unit_scale=True, desc=s.name, dynamic_ncols=True, leave=False)
+        bar = progress_bar(total=s.total_steps * batch_images, initial=s.step * batch_images, unit="img",
+                           unit_scale=True, desc=s.name, dynamic_ncols=True, leave=False)
     batches = iter(s.loader)
     t_start, step_start = None, s.step
     t_log, step_log = time.perf_counter(), s.step
