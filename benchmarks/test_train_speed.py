@@ -8,8 +8,8 @@ over the tiny built-in dataset (crop and flip done) and cycled, so loading is ex
 - `plain`: float32 eager, contiguous memory, for-loop (non-fused, non-foreach) Adam, PyTorch's default
   backend flags (no TF32 matmuls, no cuDNN autotune): the official code's way of training.
 - `fast`: the trainer's defaults: bf16 autocast, channels_last, fused Adam, TF32 and cuDNN autotune on CUDA.
-  On CPU the trainer runs float32 eager with the non-fused Adam, so there `fast` differs from `plain`
-  only in the optimizer's implementation choice (foreach vs for-loop).
+  On CPU the trainer runs float32 eager with non-fused Adam (PyTorch's for-loop implementation for CPU
+  tensors), so there `fast` and `plain` run the same code: the comparison checks for overhead.
 - `fast_compile`: `fast` plus torch.compile of G and D (train.compile=true). Skipped on CPU unless
   GANBLOCKS_BENCH_COMPILE_ON_CPU=1 (compilation takes minutes on a small CPU).
 
