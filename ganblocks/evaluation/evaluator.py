@@ -365,7 +365,8 @@ def train_evaluator(
             opt.step()
             sched.step()
             bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.3f}")
+            if step % 20 == 0:  # reading the loss syncs with the device: not every step
+                bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
     bar.close()
 
     net = net.cpu()
