@@ -3,7 +3,8 @@
     python -m ablations.collect out_dir=ablation_runs/ca_variants-smoke
 
 It reads the latest complete attempt of each (variant, seed), computes the cross-run rank proxy per seed
-over the grid's finished runs (cached in DIR/rank_proxy.jsonl, keyed by the attempts it ranked), and
+over the grid's finished runs (cached in DIR/rank_proxy.jsonl, keyed by the attempts it ranked and the rank
+proxy's protocol version), and
 writes the tables atomically, so running it again, or after more runs landed, is always safe.
 """
 
@@ -17,6 +18,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
+from ganblocks.evaluation.rank import PROTOCOL
 from ganblocks.io import append_jsonl, atomic_write_text, read_jsonl, stable_hash
 
 from ablations import tables
@@ -50,7 +52,8 @@ def add_rank_proxy(frame: pd.DataFrame, out_dir: Path, rank_fn: RankFn | str | N
     """Add a `rank_proxy` column: per seed, the finished runs ranked against each other (lower is better).
 
     `rank_fn({variant: run_dir}) -> {variant: {"value": mean rank, ...}}`; default
-    `ganblocks.evaluation:rank_proxy`. Results are cached in DIR/rank_proxy.jsonl by the ranked attempts.
+    `ganblocks.evaluation:rank_proxy`. Results are cached in DIR/rank_proxy.jsonl by the ranked attempts and
+    `ganblocks.evaluation.rank.PROTOCOL`, so a change in how the proxy scores images recomputes it.
     """
     if frame.empty or "rank_proxy" in frame.columns and frame["rank_proxy"].notna().all():
         return frame
@@ -66,7 +69,7 @@ def add_rank_proxy(frame: pd.DataFrame, out_dir: Path, rank_fn: RankFn | str | N
     for seed, sub in frame[frame["status"] == "ok"].groupby("seed"):
         if len(sub) < 2:
             continue
-        key = stable_hash(sorted(sub["attempt"]))
+        key = stable_hash([PROTOCOL, *sorted(sub["attempt"])])
         if key not in cache:
             run_dirs = {r.variant: Path(out_dir) / r.run_dir for r in sub.itertuples()}
             try:

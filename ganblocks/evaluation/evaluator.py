@@ -136,12 +136,32 @@ class EvaluatorNet(nn.Module):
         self.class_head = nn.Linear(feature_dim, num_classes)
         self.attribute_heads = nn.ModuleList(nn.Linear(feature_dim, n) for n in attribute_sizes)
 
-    def forward(self, images: Tensor) -> EvaluatorOutput:
+    def _input(self, images: Tensor) -> Tensor:
         x = to_unit_range(images)
         if x.shape[-1] != self.image_size or x.shape[-2] != self.image_size:
             x = F.interpolate(x, size=(self.image_size,) * 2, mode="bilinear", align_corners=False, antialias=True)
-        features = self.embed(self.trunk(x))
+        return x
+
+    def forward(self, images: Tensor) -> EvaluatorOutput:
+        features = self.embed(self.trunk(self._input(images)))
         return EvaluatorOutput(features, self.class_head(features), [h(features) for h in self.attribute_heads])
+
+    def realism_features(self, images: Tensor) -> Tensor:
+        """Content and style of images, for nearest-real-image realism; (B, 3, H, W) -> (B, F_r) of norm 1.
+
+        Half content: the unit-normalised penultimate features. Half style: per trunk stage, the channel means
+        and standard deviations of its activations, unit-normalised, each stage an equal share. A classifier's
+        features know nothing of texture (a flat grey image lands among the real images in content alone);
+        the style statistics of every stage do.
+        """
+        x, styles = self._input(images), []
+        for layer in self.trunk:
+            x = layer(x)
+            if isinstance(layer, nn.ReLU):
+                styles.append(F.normalize(torch.cat([x.mean((2, 3)), x.std((2, 3))], 1), dim=1))
+        content = F.normalize(self.embed(x), dim=1)
+        style = torch.cat(styles, 1) / len(styles) ** 0.5
+        return torch.cat([content, style], 1) / 2**0.5
 
 
 class Evaluator:
@@ -197,6 +217,14 @@ class Evaluator:
             torch.cat([p.class_logits for p in parts]).cpu(),
             [torch.cat([p.attribute_logits[a] for p in parts]).cpu() for a in range(len(self.net.attribute_heads))],
         )
+
+    @torch.no_grad()
+    def realism_features(self, images: Tensor, batch_size: int = 256) -> Tensor:
+        """`EvaluatorNet.realism_features` of many images in batches; (N, 3, H, W) -> (N, F_r) on CPU."""
+        if len(images) == 0:
+            raise ValueError("no images to evaluate")
+        return torch.cat([self.net.realism_features(images[start : start + batch_size].to(self.device)).cpu()
+                          for start in range(0, len(images), batch_size)])
 
     def check(self, min_class_accuracy: float = 0.0, min_attribute_accuracy: float = 0.0) -> None:
         """Raise `EvaluatorTooWeakError` if the held-out accuracy is below either threshold."""

@@ -100,6 +100,48 @@ def test_rank_proxy_across_runs_and_a_real_stand_in(run_dir, tmp_path):
     assert torch.tensor([r["value"] for r in pair.values()]).sum().item() == pytest.approx(3.0)
 
 
+@pytest.fixture(scope="module")
+def trained_and_initial(tmp_path_factory):
+    """A tiny Stage-I trained 150 steps by ganblocks.training, and the same run's step-0 generator weights."""
+    from experiments.config import compose
+    from ganblocks.training import train
+    from ganblocks.training.state import load_checkpoint
+
+    run_dir = tmp_path_factory.mktemp("trained")
+    cfg = compose(["profile=smoke", "pipeline=stage1", "train.progress=false", "train.max_steps=150",
+                   "train.checkpoint_every=150", "train.sample_every=150"])
+    train(cfg, run_dir, stop_after=0)  # builds the models and checkpoints step 0
+    initial = load_checkpoint(run_dir / "checkpoints" / "stage1" / "last.pt")["generator"]
+    assert train(cfg, run_dir)["status"] == "finished"
+    return run_dir, initial
+
+
+def test_rank_proxy_puts_real_before_trained_before_untrained(trained_and_initial):
+    """The issue's sanity check: real renders, then the trained run, then its own untrained weights."""
+    from ganblocks.data import synthbirds
+    from ganblocks.evaluation.sampling import generate
+    from ganblocks.training import load_generator
+
+    run_dir, initial = trained_and_initial
+    untrained_G = load_generator(run_dir)
+    untrained_G.load_state_dict(initial)
+
+    def untrained(captions, n_per_caption, seed):
+        return generate(untrained_G, captions.embeddings, n_per_caption, seed)[0]
+
+    def real(captions, n_per_caption, seed):
+        images, _ = synthbirds.render(captions.class_ids.repeat_interleave(n_per_caption), seed + 500, 76,
+                                      num_classes=20)
+        return center_crop(images, 64).contiguous()
+
+    ranks = rank_proxy({"untrained": untrained, "trained": run_dir, "real": real},
+                       {**FAST, "rank_captions": 30, "rank_per_caption": 2})
+    real_r, trained_r, untrained_r = (ranks[n] for n in ("real", "trained", "untrained"))
+    assert real_r["value"] + 2 * (real_r["sem"] + trained_r["sem"]) < trained_r["value"]
+    assert trained_r["value"] + 2 * (trained_r["sem"] + untrained_r["sem"]) < untrained_r["value"]
+    assert trained_r["protocol"].startswith("rank-proxy-v2") and trained_r["n_captions"] == 30
+
+
 def test_synthbirds_sanity_with_its_own_evaluator(run_dir):
     """On the built-in dataset: real test images score far above noise, and own captions far above shuffled."""
     from ganblocks.evaluation.run import RunContext
