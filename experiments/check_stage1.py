@@ -8,12 +8,16 @@ run as the untrained baseline. Both generators draw one image for each of `n_cap
 sees; class head over the test classes) scores:
   class_accuracy:     the predicted class is the caption's image's class (chance = 1 / test classes);
   attribute_accuracy: per caption-named attribute, the evaluator's attribute head agrees with the caption.
-Real test images (centre crop) give the ceiling. Writes run_dir/check_stage1.json and prints it.
+Each accuracy comes with its binomial standard error (`*_se`). Real test images (centre crop) and
+`caption_ceiling_class_accuracy` bound what is reachable: a generator that drew exactly what each caption
+names, and anything for what it leaves out, would name the class with probability 1 / (test classes whose
+attributes agree with the caption). Writes run_dir/check_stage1.json and prints it.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -59,7 +63,9 @@ def check(run_dir: Path, overrides: list[str], n_captions: int = 1000, seed: int
             for attribute, value in test.caption_attributes[i][c].items():
                 hits += int(out.attribute_logits[int(attribute)][k].argmax()) == int(value)
                 total += 1
-        return {"class_accuracy": round(class_acc, 4), "attribute_accuracy": round(hits / max(total, 1), 4)}
+        attr_acc = hits / max(total, 1)
+        return {"class_accuracy": round(class_acc, 4), "class_accuracy_se": round(_se(class_acc, n), 4),
+                "attribute_accuracy": round(attr_acc, 4), "attribute_accuracy_se": round(_se(attr_acc, total), 4)}
 
     trained = load_generator(run_dir)
     untrained = load_generator(run_dir)
@@ -70,12 +76,30 @@ def check(run_dir: Path, overrides: list[str], n_captions: int = 1000, seed: int
         "n_captions": n, "test_classes": len(head_classes), "chance_class_accuracy": round(1 / len(head_classes), 4),
         "evaluator": evaluator.name, "evaluator_heldout_accuracy": evaluator.accuracy,
         "profile": cfg.profile_name, "steps": status["step"], "images_per_sec": status["images_per_sec"],
+        "caption_ceiling_class_accuracy": round(caption_ceiling(test, image_idx, caption_idx), 4),
         "trained": scores(generate(trained, text, 1, seed)[0]),
         "untrained": scores(generate(untrained, text, 1, seed)[0]),
         "real_test_images": scores(center_crop(test.images[image_idx], int(stage.imsize))),
     }
     atomic_write_json(run_dir / "check_stage1.json", result)
     return result
+
+
+def _se(p: float, n: int) -> float:
+    return math.sqrt(max(p * (1 - p), 0.0) / max(n, 1))
+
+
+def caption_ceiling(test, image_idx: torch.Tensor, caption_idx: torch.Tensor) -> float:
+    """Class accuracy of a perfect caption-follower: mean over captions of 1 / #test classes agreeing with it."""
+    classes = test.class_ids.unique()
+    class_attrs = torch.stack([test.attributes[test.class_ids == c][0] for c in classes])  # (C, A)
+    total = 0.0
+    for i, c in zip(image_idx.tolist(), caption_idx.tolist()):
+        agree = torch.ones(len(classes), dtype=torch.bool)
+        for attribute, value in test.caption_attributes[i][c].items():
+            agree &= class_attrs[:, int(attribute)] == int(value)
+        total += 1.0 / max(int(agree.sum()), 1)
+    return total / max(len(image_idx), 1)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,46 @@
+"""experiments.check_stage1: trained against untrained Stage-I on the evaluator, with its bounds and errors."""
+
+import json
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from experiments import check_stage1
+
+
+def test_caption_ceiling_counts_the_classes_a_caption_leaves_open():
+    # Three classes over two attributes; classes 0 and 1 share attribute 0's value.
+    attrs = torch.tensor([[0, 0], [0, 1], [1, 1]])
+    test = SimpleNamespace(class_ids=torch.tensor([0, 1, 2]), attributes=attrs,
+                           caption_attributes=[[{0: 0}, {0: 0, 1: 0}], [{}], [{1: 1}]])
+    images, captions = torch.tensor([0, 0, 1, 2]), torch.tensor([0, 1, 0, 0])
+    # {0:0} leaves 2 classes open, {0:0,1:0} one, {} all three, {1:1} two.
+    expected = (1 / 2 + 1 + 1 / 3 + 1 / 2) / 4
+    assert check_stage1.caption_ceiling(test, images, captions) == pytest.approx(expected)
+
+
+def test_check_writes_bounded_accuracies_with_errors(tmp_path, capsys):
+    run = tmp_path / "check"
+    assert check_stage1.main([f"run_dir={run}", "profile=smoke", "train.max_steps=3", "train.progress=false",
+                              "n_captions=40"]) == 0
+    result = json.loads((run / "check_stage1.json").read_text())
+    assert result == json.loads(capsys.readouterr().out)
+    assert result["steps"] == 3 and result["profile"] == "smoke" and result["n_captions"] == 40
+    assert (run / "untrained_generator.pt").is_file()
+    chance = result["chance_class_accuracy"]
+    assert chance == pytest.approx(1 / result["test_classes"], abs=1e-4)
+    assert chance <= result["caption_ceiling_class_accuracy"] <= 1.0
+    for who in ("trained", "untrained", "real_test_images"):
+        r = result[who]
+        assert 0.0 <= r["class_accuracy"] <= 1.0 and 0.0 <= r["attribute_accuracy"] <= 1.0
+        p = r["class_accuracy"]
+        assert r["class_accuracy_se"] == pytest.approx((p * (1 - p) / 40) ** 0.5, abs=1e-4)
+        assert 0.0 <= r["attribute_accuracy_se"] < 0.1  # over ~4 named attributes x 40 captions
+    # Real renders of the test classes are what the evaluator was built to recognise.
+    assert result["real_test_images"]["class_accuracy"] > 0.8 > result["untrained"]["class_accuracy"]
+
+
+def test_check_needs_a_run_dir(capsys):
+    assert check_stage1.main(["profile=smoke"]) == 2
+    assert "run_dir" in capsys.readouterr().err
