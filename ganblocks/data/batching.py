@@ -56,6 +56,9 @@ class BatchLoader:
         drop_last: drop the last incomplete batch of an epoch.
         crop: random crop from L to imsize (False: centre crop).
         flip: random horizontal flip with probability 0.5.
+        rank, world_size: under DDP, every rank draws the same epoch permutation and takes its own disjoint
+            shard of it (every world_size-th index from `rank`, the remainder dropped so all ranks step
+            equally); per-batch draws also depend on the rank. rank 0 of 1 is the single-process loader.
 
     Yields:
         `Batch` with images float (B, 3, imsize, imsize) in [-1, 1] on `device`.
@@ -63,15 +66,18 @@ class BatchLoader:
 
     def __init__(self, dataset: TextImageDataset, batch_size: int, device: str | torch.device = "cpu",
                  seed: int = 0, wrong: str = "class", drop_last: bool = True, crop: bool = True,
-                 flip: bool = True) -> None:
+                 flip: bool = True, rank: int = 0, world_size: int = 1) -> None:
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank={rank} of world_size={world_size}: expected 0 <= rank < world_size")
+        self.rank, self.world_size = int(rank), int(world_size)
         if wrong not in WRONG_MODES:
             raise ValueError(f"wrong={wrong!r} (data.wrong): expected one of {WRONG_MODES}")
-        n = len(dataset)
+        n = len(dataset) // self.world_size  # images in this rank's shard
         if batch_size < 1 or (drop_last and batch_size > n):
-            raise ValueError(f"batch_size={batch_size} for a dataset of {n} images: expected 1..{n} "
-                             f"(or drop_last=False)")
-        if dataset.embeddings.shape[0] != n:
-            raise ValueError(f"dataset has {n} images but {dataset.embeddings.shape[0]} embedding rows")
+            raise ValueError(f"batch_size={batch_size} for {n} images per rank ({len(dataset)} images, "
+                             f"{self.world_size} ranks): expected 1..{n} (or drop_last=False)")
+        if dataset.embeddings.shape[0] != len(dataset):
+            raise ValueError(f"dataset has {len(dataset)} images but {dataset.embeddings.shape[0]} embedding rows")
         if wrong == "class" and torch.unique(dataset.class_ids).numel() < 2:
             raise ValueError("wrong='class' needs at least two classes in the dataset; use wrong='shift'")
         self.dataset, self.batch_size, self.seed = dataset, int(batch_size), int(seed)
@@ -86,18 +92,18 @@ class BatchLoader:
         self._class_ids = dataset.class_ids.long()
 
     def __len__(self) -> int:
-        n = len(self.dataset)
+        n = len(self.dataset) // self.world_size
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
     # -- exact resume --------------------------------------------------------------------------------------
     def state_dict(self) -> dict:
         """Where the loader stands: the next batch it will yield."""
         return {"epoch": self.epoch, "position": self.position, "seed": self.seed, "batch_size": self.batch_size,
-                "n": len(self.dataset), "wrong": self.wrong}
+                "n": len(self.dataset), "wrong": self.wrong, "rank": self.rank, "world_size": self.world_size}
 
     def load_state_dict(self, state: dict) -> None:
         """Continue from a `state_dict()`; the dataset size, batch size and seed must match."""
-        for key in ("seed", "batch_size", "n", "wrong"):
+        for key in ("seed", "batch_size", "n", "wrong", "rank", "world_size"):
             mine = self.state_dict()[key]
             if key in state and state[key] != mine:
                 raise ValueError(f"loader state has {key}={state[key]!r} but this loader has {key}={mine!r}")
@@ -105,8 +111,12 @@ class BatchLoader:
 
     # -- iteration -----------------------------------------------------------------------------------------
     def _permutation(self, epoch: int) -> torch.Tensor:
+        """This rank's shard of the epoch's permutation (the whole permutation for one process)."""
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-        return torch.randperm(len(self.dataset), generator=g)
+        perm = torch.randperm(len(self.dataset), generator=g)
+        if self.world_size == 1:
+            return perm
+        return perm[self.rank : len(perm) - len(perm) % self.world_size : self.world_size]
 
     def __iter__(self) -> Iterator[Batch]:
         if self.position >= len(self):
@@ -120,7 +130,10 @@ class BatchLoader:
         self.epoch, self.position = self.epoch + 1, 0
 
     def _make(self, idx: torch.Tensor, epoch: int, k: int) -> Batch:
-        g = torch.Generator().manual_seed(((self.seed * 1_000_003 + epoch) * 1_000_003 + k) % (2**63))
+        seed = ((self.seed * 1_000_003 + epoch) * 1_000_003 + k) % (2**63)
+        if self.rank:
+            seed = (seed * 1_000_003 + self.rank) % (2**63)
+        g = torch.Generator().manual_seed(seed)
         b = idx.numel()
         n_caps = self._embeddings.shape[1]
         cap = torch.randint(n_caps, (b,), generator=g)

@@ -34,12 +34,14 @@ def build_training_dataset(cfg: DictConfig, imsize: int, split: str = "train"):
                          root=cfg.data.root, **options)
 
 
-def build_loader(cfg: DictConfig, dataset: Any, device: torch.device, seed: int):
-    """The epoch iterator of `Batch` records on `device` (crop + flip on the batch)."""
+def build_loader(cfg: DictConfig, dataset: Any, device: torch.device, seed: int, rank: int = 0,
+                 world_size: int = 1):
+    """The epoch iterator of `Batch` records on `device` (crop + flip on the batch); under DDP, this rank's
+    disjoint shard of each epoch."""
     from ganblocks.data import BatchLoader
 
     return BatchLoader(dataset, batch_size=int(cfg.train.batch_size), device=device, seed=seed,
-                       wrong=cfg.data.wrong, drop_last=True)
+                       wrong=cfg.data.wrong, drop_last=True, rank=rank, world_size=world_size)
 
 
 def build_stage_models(cfg: DictConfig, stage: DictConfig, text_dim: int,

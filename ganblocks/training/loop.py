@@ -19,6 +19,7 @@ checkpoints/<stage>/{last,final,diverged}.pt.
 from __future__ import annotations
 
 import copy
+import inspect
 import io
 import math
 import os
@@ -230,7 +231,8 @@ def build_stage(cfg: DictConfig, stage_cfg: DictConfig, index: int, run_dir: str
 
     # Load dataset.
     dataset = assemble.build_training_dataset(cfg, int(stage_cfg.imsize))
-    loader = assemble.build_loader(cfg, dataset, device, seed=int(cfg.seed) + 1000 * index + dist.rank)
+    loader = assemble.build_loader(cfg, dataset, device, seed=int(cfg.seed) + 1000 * index, rank=dist.rank,
+                                   world_size=dist.world_size)
     text_dim = int(dataset.embeddings.shape[-1])
 
     # Construct networks.
@@ -261,8 +263,12 @@ def build_stage(cfg: DictConfig, stage_cfg: DictConfig, index: int, run_dir: str
         from torch.nn.parallel import DistributedDataParallel as DDP
 
         ids = [device.index] if device.type == "cuda" else None
-        G_step = DDP(G_step, device_ids=ids, broadcast_buffers=False)
-        D_step = DDP(D_step, device_ids=ids, broadcast_buffers=False)
+        # BatchNorm statistics stay per rank (no buffer broadcast before each of a step's several forwards);
+        # newer torch spells it forward_sync_buffers, older broadcast_buffers.
+        no_sync = ({"forward_sync_buffers": False} if "forward_sync_buffers" in inspect.signature(DDP).parameters
+                   else {"broadcast_buffers": False})
+        G_step = DDP(G_step, device_ids=ids, **no_sync)
+        D_step = DDP(D_step, device_ids=ids, **no_sync)
 
     # Fixed captions and noise for the sample grids (a private generator: sampling never moves the global RNG).
     n = min(int(cfg.train.n_samples), len(dataset.embeddings))

@@ -121,3 +121,22 @@ def test_bad_arguments(ds):
         BatchLoader(ds, 4, "cpu", wrong="nope")
     with pytest.raises(ValueError, match="batch_size=1000"):
         BatchLoader(ds, 1000, "cpu")
+
+
+def test_ddp_ranks_take_disjoint_shards_of_one_permutation(ds):
+    world = 3
+    loaders = [BatchLoader(ds, 4, "cpu", seed=7, rank=r, world_size=world) for r in range(world)]
+    assert len({len(lo) for lo in loaders}) == 1 and len(loaders[0]) == (len(ds) // world) // 4
+    epochs = [torch.cat([b.indices for b in lo]) for lo in loaders]
+    seen = torch.cat(epochs)
+    assert len(set(seen.tolist())) == len(seen)  # no image on two ranks in one epoch
+    whole = BatchLoader(ds, 4, "cpu", seed=7)._permutation(0)
+    assert torch.equal(epochs[1][:4], whole[1::world][:4])  # rank r: every world-th index from r
+    # Rank 0 of 1 is the single-process loader; ranks differ in their crops and captions too.
+    single = next(iter(BatchLoader(ds, 4, "cpu", seed=7, rank=0, world_size=1)))
+    assert torch.equal(single.images, next(iter(BatchLoader(ds, 4, "cpu", seed=7))).images)
+    with pytest.raises(ValueError, match="rank=3 of world_size=3"):
+        BatchLoader(ds, 4, "cpu", rank=3, world_size=3)
+    state = loaders[1].state_dict()
+    with pytest.raises(ValueError, match="rank"):
+        BatchLoader(ds, 4, "cpu", seed=7, rank=2, world_size=world).load_state_dict(state)

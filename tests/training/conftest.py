@@ -18,7 +18,8 @@ TINY = [
 def tiny_data(monkeypatch):
     """Replace the dataset and loader builders by the in-memory fakes."""
     monkeypatch.setattr(assemble, "build_training_dataset", lambda cfg, imsize, split="train": TinyDataset(imsize))
-    monkeypatch.setattr(assemble, "build_loader", lambda cfg, ds, device, seed: TinyLoader(ds, int(cfg.train.batch_size), device, seed))
+    monkeypatch.setattr(assemble, "build_loader", lambda cfg, ds, device, seed, rank=0, world_size=1:
+                        TinyLoader(ds, int(cfg.train.batch_size), device, seed))
 
 
 @pytest.fixture
