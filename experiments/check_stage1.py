@@ -7,7 +7,8 @@ run as the untrained baseline. Both generators draw one image for each of `n_cap
 (unseen classes, as CUB's test split), which the built-in evaluator (trained on fresh renders the GAN never
 sees; class head over the test classes) scores:
   class_accuracy:     the predicted class is the caption's image's class (chance = 1 / test classes);
-  attribute_accuracy: per caption-named attribute, the evaluator's attribute head agrees with the caption.
+  attribute_accuracy: per caption-named attribute, the evaluator's attribute head agrees with the caption
+                      (and `per_attribute`, the same for each attribute, beside `per_attribute_chance`).
 Each accuracy comes with its binomial standard error (`*_se`). Real test images (centre crop) and
 `caption_ceiling_class_accuracy` bound what is reachable: a generator that drew exactly what each caption
 names, and anything for what it leaves out, would name the class with probability 1 / (test classes whose
@@ -58,14 +59,16 @@ def check(run_dir: Path, overrides: list[str], n_captions: int = 1000, seed: int
     def scores(images: torch.Tensor) -> dict:
         out = evaluator.outputs(images)
         class_acc = float((head_classes[out.class_logits.argmax(1)] == true_class).float().mean())
-        hits = total = 0
+        names = [spec[0] for spec in test.attribute_spec]
+        hits, total = [0] * len(names), [0] * len(names)
         for k, (i, c) in enumerate(zip(image_idx.tolist(), caption_idx.tolist())):
             for attribute, value in test.caption_attributes[i][c].items():
-                hits += int(out.attribute_logits[int(attribute)][k].argmax()) == int(value)
-                total += 1
-        attr_acc = hits / max(total, 1)
+                hits[int(attribute)] += int(out.attribute_logits[int(attribute)][k].argmax()) == int(value)
+                total[int(attribute)] += 1
+        attr_acc = sum(hits) / max(sum(total), 1)
         return {"class_accuracy": round(class_acc, 4), "class_accuracy_se": round(_se(class_acc, n), 4),
-                "attribute_accuracy": round(attr_acc, 4), "attribute_accuracy_se": round(_se(attr_acc, total), 4)}
+                "attribute_accuracy": round(attr_acc, 4), "attribute_accuracy_se": round(_se(attr_acc, sum(total)), 4),
+                "per_attribute": {name: round(h / t, 4) for name, h, t in zip(names, hits, total) if t}}
 
     trained = load_generator(run_dir)
     untrained = load_generator(run_dir)
@@ -77,6 +80,7 @@ def check(run_dir: Path, overrides: list[str], n_captions: int = 1000, seed: int
         "evaluator": evaluator.name, "evaluator_heldout_accuracy": evaluator.accuracy,
         "profile": cfg.profile_name, "steps": status["step"], "images_per_sec": status["images_per_sec"],
         "caption_ceiling_class_accuracy": round(caption_ceiling(test, image_idx, caption_idx), 4),
+        "per_attribute_chance": {spec[0]: round(1 / len(spec[1]), 4) for spec in test.attribute_spec},
         "trained": scores(generate(trained, text, 1, seed)[0]),
         "untrained": scores(generate(untrained, text, 1, seed)[0]),
         "real_test_images": scores(center_crop(test.images[image_idx], int(stage.imsize))),

@@ -37,6 +37,8 @@ def test_check_writes_bounded_accuracies_with_errors(tmp_path, capsys):
         p = r["class_accuracy"]
         assert r["class_accuracy_se"] == pytest.approx((p * (1 - p) / 40) ** 0.5, abs=1e-4)
         assert 0.0 <= r["attribute_accuracy_se"] < 0.1  # over ~4 named attributes x 40 captions
+        assert set(r["per_attribute"]) <= set(result["per_attribute_chance"])
+        assert min(r["per_attribute"].values()) <= r["attribute_accuracy"] <= max(r["per_attribute"].values())
     # Real renders of the test classes are what the evaluator was built to recognise.
     assert result["real_test_images"]["class_accuracy"] > 0.8 > result["untrained"]["class_accuracy"]
 
