@@ -107,7 +107,8 @@ def caption(frame: pd.DataFrame, manifest: dict) -> str:
     return (
         f"Ablation grid {manifest.get('grid', '?')} (profile {profile}): mean ± std over seeds {seeds} "
         f"(std needs 2+ finished seeds). Evaluator: {', '.join(evaluators) or 'n/a'}. Generated images per "
-        f"metric: {', '.join(counts) or 'n/a'}. Rank: cross-run rank proxy per seed. ↑/↓: higher/lower is "
+        f"metric: {', '.join(counts) or 'n/a'}. Rank: cross-run rank proxy per seed (mean per-caption rank of text agreement and realism "
+        f"judged by the evaluator). ↑/↓: higher/lower is "
         f"better; best in bold. Code {shas}."
     )
 
