@@ -20,7 +20,9 @@ import seaborn as sns  # noqa: E402
 
 from ablations import tables  # noqa: E402
 
-MAX_CURVES = 8  # the first keys of the logs, so a chatty trainer does not produce 50 figures
+MAX_CURVES = 10  # at most this many curve figures, so a chatty trainer does not produce 50
+# The trainer's keys that tell a GAN's story come first (alphabetical order put d_fake_uncond before d_wrong).
+FIRST_CURVES = ("loss_d", "loss_g", "loss_g_adv", "kl", "d_real", "d_wrong", "d_fake")
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
@@ -82,14 +84,20 @@ def read_logs(frame: pd.DataFrame, out_dir: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def curve_keys(logged: list[str]) -> list[str]:
+    """Which logged keys get a curve figure, in order: FIRST_CURVES present, then the rest, MAX_CURVES in all."""
+    return ([k for k in FIRST_CURVES if k in logged] + [k for k in logged if k not in FIRST_CURVES])[:MAX_CURVES]
+
+
 def curve_plots(frame: pd.DataFrame, agg: pd.DataFrame, out_dir: Path) -> dict[str, Path]:
-    """One figure per logged quantity (the first MAX_CURVES), a panel per stage, all runs overlaid."""
+    """One figure per logged quantity (FIRST_CURVES, then the rest in log order, MAX_CURVES in all), a panel per
+    stage, all runs overlaid."""
     logs = read_logs(frame, out_dir)
     paths = {}
     if logs.empty:
         return paths
     order = [v for v in agg["variant"] if v in set(logs["variant"])]
-    for key in list(dict.fromkeys(logs["key"]))[:MAX_CURVES]:
+    for key in curve_keys(list(dict.fromkeys(logs["key"]))):
         data = logs[logs["key"] == key]
         g = sns.relplot(data=data, x="step", y="value", hue="variant", hue_order=order, style="seed", col="stage",
                         kind="line", estimator=None, height=3.0, aspect=1.4, facet_kws={"sharex": False, "sharey": False})

@@ -108,3 +108,14 @@ def test_a_new_grid_is_one_yaml_file(tmp_path):
     grid = load_grid("loss", grid_dir=tmp_path)
     assert grid.labels == ["bce", "hinge"] and grid.default_seeds("paper") == 2
     assert Path(tmp_path).joinpath("loss.yaml").exists()
+
+
+def test_curve_figures_keep_the_telling_keys_first():
+    from ablations.plots import MAX_CURVES, curve_keys
+
+    logged = ["d_fake", "d_fake_uncond", "d_real", "d_real_uncond", "d_wrong", "kl", "loss_d", "loss_g",
+              "loss_g_adv", *[f"extra_{i}" for i in range(5)]]
+    keys = curve_keys(logged)
+    assert keys[:7] == ["loss_d", "loss_g", "loss_g_adv", "kl", "d_real", "d_wrong", "d_fake"]
+    assert len(keys) == MAX_CURVES and keys[7:] == ["d_fake_uncond", "d_real_uncond", "extra_0"]
+    assert curve_keys(["a", "kl"]) == ["kl", "a"]
