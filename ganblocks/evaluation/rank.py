@@ -1,13 +1,14 @@
 """Rank proxy for the paper's human rank: the judge ranks every compared model's images per caption.
 
 For each evaluation caption, every model's images for it get two judge scores: text agreement (the share of
-the attribute values the caption names that the judge reads in the image) and realism (closeness of the image
-to the nearest real images in the evaluator's content and style features, `Evaluator.realism_features`). Text agreement counts hits rather than averaging
-log-probabilities: a log-probability rewards an untrained model's uncertain reading over a trained model's
-confident but partly wrong one, and a person comparing images does not. Realism looks at style as well as
-content because a classifier's content features place a flat grey image among the real ones. Models are ranked per caption on each score, the two ranks averaged and
-re-ranked, and the per-caption ranks averaged over captions: mean rank +- standard error, lower is better (the
-paper's Table 1 reports 1.37 for StackGAN against 1.99 and 2.81).
+the attribute values the caption names that the judge reads in the image) and realism (closeness of the
+image to the nearest real images in the evaluator's content and style features, `Evaluator.realism_features`).
+Text agreement counts hits rather than averaging log-probabilities: a log-probability rewards an untrained
+model's uncertain reading over a trained model's confident but partly wrong one, and a person comparing images
+does not. Realism looks at style as well as content because a classifier's content features place a flat grey
+image among the real ones. Models are ranked per caption on each score, the two ranks averaged and re-ranked,
+and the per-caption ranks averaged over captions: mean rank +- standard error, lower is better (the paper's
+Table 1 reports 1.37 for StackGAN against 1.99 and 2.81).
 """
 
 from __future__ import annotations
