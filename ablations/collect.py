@@ -107,9 +107,9 @@ def caption(frame: pd.DataFrame, manifest: dict) -> str:
     return (
         f"Ablation grid {manifest.get('grid', '?')} (profile {profile}): mean ± std over seeds {seeds} "
         f"(std needs 2+ finished seeds). Evaluator: {', '.join(evaluators) or 'n/a'}. Generated images per "
-        f"metric: {', '.join(counts) or 'n/a'}. Rank: cross-run rank proxy per seed (mean per-caption rank of text agreement and realism "
-        f"judged by the evaluator). ↑/↓: higher/lower is "
-        f"better; best in bold. Code {shas}."
+        f"metric: {', '.join(counts) or 'n/a'}. Rank: cross-run rank proxy per seed (mean per-caption rank of "
+        f"text agreement and realism judged by the evaluator). ↑/↓: higher/lower is better; best in bold. "
+        f"Code {shas}."
     )
 
 

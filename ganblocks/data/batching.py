@@ -99,11 +99,14 @@ class BatchLoader:
     def state_dict(self) -> dict:
         """Where the loader stands: the next batch it will yield."""
         return {"epoch": self.epoch, "position": self.position, "seed": self.seed, "batch_size": self.batch_size,
-                "n": len(self.dataset), "wrong": self.wrong, "rank": self.rank, "world_size": self.world_size}
+                "n": len(self.dataset), "wrong": self.wrong, "world_size": self.world_size}
 
     def load_state_dict(self, state: dict) -> None:
-        """Continue from a `state_dict()`; the dataset size, batch size and seed must match."""
-        for key in ("seed", "batch_size", "n", "wrong", "rank", "world_size"):
+        """Continue from a `state_dict()`; the dataset size, batch size, seed and world size must match.
+
+        The state holds no rank: ranks step together, so rank 0's checkpoint resumes every rank.
+        """
+        for key in ("seed", "batch_size", "n", "wrong", "world_size"):
             mine = self.state_dict()[key]
             if key in state and state[key] != mine:
                 raise ValueError(f"loader state has {key}={state[key]!r} but this loader has {key}={mine!r}")
