@@ -283,7 +283,9 @@ def build_stage(cfg: DictConfig, stage_cfg: DictConfig, index: int, run_dir: str
     # Resume.
     last = stage_dir / "last.pt"
     if last.is_file():
-        _restore(s, load_checkpoint(last, map_location=device))
+        # Loaded on the CPU: RNG and loader states must stay CPU byte tensors; load_state_dict moves weights
+        # and optimizer moments to where the models live.
+        _restore(s, load_checkpoint(last, map_location="cpu"))
     return s
 
 

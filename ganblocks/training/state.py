@@ -30,10 +30,13 @@ def rng_state() -> dict[str, Any]:
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
-    """Restore what `rng_state()` captured (CUDA states only when CUDA is present)."""
-    torch.set_rng_state(state["torch"])
+    """Restore what `rng_state()` captured (CUDA states only when CUDA is present).
+
+    RNG states are CPU byte tensors whatever device the checkpoint was mapped to (torch refuses others).
+    """
+    torch.set_rng_state(state["torch"].cpu())
     if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
     np.random.set_state(state["numpy"])
     random.setstate(state["python"])
 
