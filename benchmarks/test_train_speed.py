@@ -108,6 +108,14 @@ def plain_optimizers(cfg: DictConfig, stage: Stage) -> None:
         setattr(stage, f"sched_{name}", torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0))
 
 
+def epochs(loader):
+    """Batches epoch after epoch (the tiny data holds one batch of 64 a training epoch)."""
+    if len(loader) == 0:
+        raise ValueError(f"the loader has no full batch of {loader.batch_size}")
+    while True:
+        yield from loader
+
+
 @pytest.mark.parametrize("path", list(PATHS))
 @pytest.mark.parametrize("stage", list(STAGES))
 @pytest.mark.parametrize("width", ["small", "paper"])
@@ -121,8 +129,7 @@ def test_train_step(benchmark, device, width, stage, path):
         st = build_stage(cfg, fresh_stage_cfg(cfg, stage), STAGES[stage], tempfile.mkdtemp(prefix="bench-train-"), dev)
         if path == "plain":
             plain_optimizers(cfg, st)
-        loader = iter(st.loader)
-        batches = [next(loader) for _ in range(N_BATCHES)]
+        batches = list(itertools.islice(epochs(st.loader), N_BATCHES))
         flops = train_step_flops(cfg, st, batches[0], dev)  # one eager step; counted FLOPs do not depend on dtype
         cycle = itertools.cycle(batches)
         cuda = dev.type == "cuda"
