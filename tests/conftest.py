@@ -1,17 +1,24 @@
-"""Suite-wide settings: tests never read or write the user's ganblocks cache, and run on one torch thread."""
+"""Suite-wide settings: tests never read or write the user's ganblocks cache, run on one torch thread, and
+run on the CPU even where a GPU is present.
+
+The suite's numbers and budgets are the CPU's: with a GPU visible, `device=auto` picks CUDA, `profile=auto`
+becomes the `small` profile, and the built-in evaluator trains on the GPU. So GPUs are hidden from the suite
+(and the processes it starts) unless GANBLOCKS_TEST_CUDA=1, which the CUDA tests need:
+
+    GANBLOCKS_TEST_CUDA=1 scripts/run-tests tests/training/test_cuda.py tests/data/test_batching.py
+"""
 
 import os
 import tempfile
 
-import pytest
-import torch
-
-# Set at import time, before any test module builds a dataset or an evaluator.
+# Set at import time, before any test module builds a dataset or an evaluator, or CUDA initialises.
 if not os.environ.get("GANBLOCKS_CACHE"):
     os.environ["GANBLOCKS_CACHE"] = tempfile.mkdtemp(prefix="ganblocks-test-cache-")
-
+if os.environ.get("GANBLOCKS_TEST_CUDA") != "1":
+    os.environ["CUDA_VISIBLE_DEVICES"] = ""
 
 import pytest  # noqa: E402
+import torch  # noqa: E402
 
 
 @pytest.fixture(scope="session")

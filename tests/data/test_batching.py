@@ -107,7 +107,7 @@ def test_gather_and_view_crops_agree():
     assert torch.equal(a[0], images[0, :, oy[0]:oy[0] + 16, ox[0]:ox[0] + 16].flip(-1))
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA, and GANBLOCKS_TEST_CUDA=1")
 def test_cuda_batches_equal_cpu_batches(ds):
     cpu = _collect(BatchLoader(ds, 16, "cpu", seed=7), 3)
     gpu = _collect(BatchLoader(ds, 16, "cuda", seed=7), 3)

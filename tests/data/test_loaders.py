@@ -239,8 +239,10 @@ def test_error_bad_split_and_imsize(tiny_synthbirds):
 
 
 # ----------------------------------------------------------------------------------------- caches
-def test_embeddings_and_images_are_cached_and_follow_changes_on_disk(tmp_path):
+def test_embeddings_and_images_are_cached_and_follow_changes_on_disk(tmp_path, monkeypatch):
     from ganblocks.io import cache_dir
+
+    monkeypatch.setenv("GANBLOCKS_CACHE", str(tmp_path / "cache"))  # counts files: no other writer may share it
 
     root = write_stackgan_birds(tmp_path / "b")
     next((root / "text_c10").rglob("*_0001.txt")).write_text(f"a caption unique to {tmp_path}\n")
