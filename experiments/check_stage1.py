@@ -1,18 +1,22 @@
 """Does training help? A trained Stage-I against its own untrained weights, on the built-in evaluator.
 
-    python -m experiments.check_stage1 run_dir=outputs/check [profile=small] [n_captions=1000] [any override]
+    python -m experiments.check_stage1 run_dir=outputs/check [profile=small] [n_captions=1000] [split=test]
+                                       [any override]
 
 Trains `pipeline=stage1` into run_dir (resuming if it is there), keeping the step-0 weights of the very same
-run as the untrained baseline. Both generators draw one image for each of `n_captions` test-split captions
-(unseen classes, as CUB's test split), which the built-in evaluator (trained on fresh renders the GAN never
-sees; class head over the test classes) scores:
+run as the untrained baseline. Both generators draw one image for each of `n_captions` captions of `split`:
+`test` (default) holds unseen classes, as CUB's test split, so it asks whether G composes attributes it never
+saw together; `train` holds the captions G trained on, so it asks whether G learnt its own data at all. The
+built-in evaluator of that split (trained on fresh renders the GAN never sees; class head over the split's
+classes) scores:
   class_accuracy:     the predicted class is the caption's image's class (chance = 1 / test classes);
   attribute_accuracy: per caption-named attribute, the evaluator's attribute head agrees with the caption
                       (and `per_attribute`, the same for each attribute, beside `per_attribute_chance`).
 Each accuracy comes with its binomial standard error (`*_se`). Real test images (centre crop) and
 `caption_ceiling_class_accuracy` bound what is reachable: a generator that drew exactly what each caption
-names, and anything for what it leaves out, would name the class with probability 1 / (test classes whose
-attributes agree with the caption). Writes run_dir/check_stage1.json and prints it.
+names, and anything for what it leaves out, would name the class with probability 1 / (the split's classes
+whose attributes agree with the caption). Writes run_dir/check_stage1.json (split=test) or
+run_dir/check_stage1_train.json (split=train) and prints it.
 """
 
 from __future__ import annotations
@@ -25,10 +29,15 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-OPTIONS = ("run_dir", "n_captions", "seed")
+OPTIONS = ("run_dir", "n_captions", "seed", "split")
+SPLITS = ("test", "train")
 
 
-def check(run_dir: Path, overrides: list[str], n_captions: int = 1000, seed: int = 0) -> dict:
+def result_path(run_dir: Path, split: str) -> Path:
+    return run_dir / ("check_stage1.json" if split == "test" else f"check_stage1_{split}.json")
+
+
+def check(run_dir: Path, overrides: list[str], n_captions: int = 1000, seed: int = 0, split: str = "test") -> dict:
     from experiments.config import compose
     from ganblocks.evaluation.builtin import evaluator_for_dataset
     from ganblocks.evaluation.evaluator import center_crop
@@ -37,6 +46,8 @@ def check(run_dir: Path, overrides: list[str], n_captions: int = 1000, seed: int
     from ganblocks.training import assemble, load_generator, train
     from ganblocks.training.state import load_checkpoint
 
+    if split not in SPLITS:
+        raise ValueError(f"split={split!r}; expected one of {', '.join(SPLITS)}")
     cfg = compose(["pipeline=stage1", *overrides])
     stage = cfg.pipeline.stages[0]
     untrained_path = run_dir / "untrained_generator.pt"
@@ -47,7 +58,7 @@ def check(run_dir: Path, overrides: list[str], n_captions: int = 1000, seed: int
     if status["status"] != "finished":
         raise RuntimeError(f"training did not finish: {status}")
 
-    test = assemble.build_training_dataset(cfg, int(stage.imsize), split="test")
+    test = assemble.build_training_dataset(cfg, int(stage.imsize), split=split)
     evaluator = evaluator_for_dataset(test, progress=False)
     head_classes = torch.tensor(evaluator.meta["class_ids"])
     n = min(n_captions, len(test) * len(test.captions[0]))
@@ -74,18 +85,19 @@ def check(run_dir: Path, overrides: list[str], n_captions: int = 1000, seed: int
     untrained = load_generator(run_dir)
     untrained.load_state_dict(torch.load(untrained_path, map_location="cpu"))
     result = {
-        "what": "Stage-I class / caption-attribute accuracy of generated images on unseen test-class captions, "
-                "scored by the built-in evaluator (trained on fresh renders)",
-        "n_captions": n, "test_classes": len(head_classes), "chance_class_accuracy": round(1 / len(head_classes), 4),
+        "what": f"Stage-I class / caption-attribute accuracy of generated images on {split}-split captions "
+                f"({'unseen classes' if split == 'test' else 'the captions G trained on'}), scored by the built-in "
+                "evaluator of that split (trained on fresh renders)",
+        "split": split, "n_captions": n, "classes": len(head_classes), "chance_class_accuracy": round(1 / len(head_classes), 4),
         "evaluator": evaluator.name, "evaluator_heldout_accuracy": evaluator.accuracy,
         "profile": cfg.profile_name, "steps": status["step"], "images_per_sec": status["images_per_sec"],
         "caption_ceiling_class_accuracy": round(caption_ceiling(test, image_idx, caption_idx), 4),
         "per_attribute_chance": {spec[0]: round(1 / len(spec[1]), 4) for spec in test.attribute_spec},
         "trained": scores(generate(trained, text, 1, seed)[0]),
         "untrained": scores(generate(untrained, text, 1, seed)[0]),
-        "real_test_images": scores(center_crop(test.images[image_idx], int(stage.imsize))),
+        "real_images": scores(center_crop(test.images[image_idx], int(stage.imsize))),
     }
-    atomic_write_json(run_dir / "check_stage1.json", result)
+    atomic_write_json(result_path(run_dir, split), result)
     return result
 
 
@@ -115,7 +127,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if not any(o.startswith("profile=") for o in overrides):
         overrides.insert(0, "profile=small")
-    result = check(Path(ours.run_dir), overrides, int(ours.get("n_captions", 1000)), int(ours.get("seed", 0)))
+    split = str(ours.get("split", "test"))
+    if split not in SPLITS:
+        print(f"experiments.check_stage1: split={split!r}; expected one of {', '.join(SPLITS)}", file=sys.stderr)
+        return 2
+    result = check(Path(ours.run_dir), overrides, int(ours.get("n_captions", 1000)), int(ours.get("seed", 0)), split)
     print(json.dumps(result, indent=2))
     return 0
 

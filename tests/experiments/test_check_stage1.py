@@ -29,9 +29,10 @@ def test_check_writes_bounded_accuracies_with_errors(tmp_path, capsys):
     assert result["steps"] == 3 and result["profile"] == "smoke" and result["n_captions"] == 40
     assert (run / "untrained_generator.pt").is_file()
     chance = result["chance_class_accuracy"]
-    assert chance == pytest.approx(1 / result["test_classes"], abs=1e-4)
+    assert result["split"] == "test"
+    assert chance == pytest.approx(1 / result["classes"], abs=1e-4)
     assert chance <= result["caption_ceiling_class_accuracy"] <= 1.0
-    for who in ("trained", "untrained", "real_test_images"):
+    for who in ("trained", "untrained", "real_images"):
         r = result[who]
         assert 0.0 <= r["class_accuracy"] <= 1.0 and 0.0 <= r["attribute_accuracy"] <= 1.0
         p = r["class_accuracy"]
@@ -40,7 +41,26 @@ def test_check_writes_bounded_accuracies_with_errors(tmp_path, capsys):
         assert set(r["per_attribute"]) <= set(result["per_attribute_chance"])
         assert min(r["per_attribute"].values()) <= r["attribute_accuracy"] <= max(r["per_attribute"].values())
     # Real renders of the test classes are what the evaluator was built to recognise.
-    assert result["real_test_images"]["class_accuracy"] > 0.8 > result["untrained"]["class_accuracy"]
+    assert result["real_images"]["class_accuracy"] > 0.8 > result["untrained"]["class_accuracy"]
+
+
+def test_train_split_scores_the_captions_g_trained_on_beside_the_test_split(tmp_path, capsys):
+    run = tmp_path / "check"
+    common = [f"run_dir={run}", "profile=smoke", "train.max_steps=2", "train.progress=false", "n_captions=30"]
+    assert check_stage1.main(common) == 0
+    assert check_stage1.main(common + ["split=train"]) == 0  # the finished run is scored, not retrained
+    test = json.loads((run / "check_stage1.json").read_text())
+    train = json.loads((run / "check_stage1_train.json").read_text())
+    assert (test["split"], train["split"]) == ("test", "train")
+    assert train["steps"] == test["steps"] == 2
+    # The splits hold disjoint classes, so each has its own evaluator head and chance level.
+    assert train["chance_class_accuracy"] == pytest.approx(1 / train["classes"], abs=1e-4)
+    assert train["real_images"]["class_accuracy"] > 0.8
+
+
+def test_bad_split_is_named(capsys, tmp_path):
+    assert check_stage1.main([f"run_dir={tmp_path}", "profile=smoke", "split=val"]) == 2
+    assert "split='val'; expected one of test, train" in capsys.readouterr().err
 
 
 def test_check_needs_a_run_dir(capsys):
