@@ -285,7 +285,7 @@ def build_stage(cfg: DictConfig, stage_cfg: DictConfig, index: int, run_dir: str
     if last.is_file():
         # Loaded on the CPU: RNG and loader states must stay CPU byte tensors; load_state_dict moves weights
         # and optimizer moments to where the models live.
-        _restore(s, load_checkpoint(last, map_location="cpu"))
+        _restore(s, load_checkpoint(last, map_location="cpu"), dist.rank)
     return s
 
 
@@ -463,14 +463,19 @@ def _log_record(s: Stage, rate: float) -> dict:
 def _diverged(s: Stage, run_dir: Path, stage_dir: Path, dist) -> dict:
     values = {k: float(v) / float(s.sums.get("_count", torch.ones(()))) for k, v in s.sums.items() if k in ("loss_d", "loss_g")}
     reason = f"non-finite loss in stage {s.name} by step {s.step} ({', '.join(f'{k}={v}' for k, v in values.items())})"
-    _checkpoint(s, stage_dir / "diverged.pt", dist)
+    _checkpoint(s, stage_dir / "diverged.pt", dist, every_rank=False)
     return write_status(run_dir, "diverged", reason, stage=s.name, step=s.step) if dist.main else {}
 
 
 # ----------------------------------------------------------------------------------------------------------
 # Checkpoints, samples
 # ----------------------------------------------------------------------------------------------------------
-def _checkpoint(s: Stage, path: Path, dist) -> None:
+def _checkpoint(s: Stage, path: Path, dist, *, every_rank: bool = True) -> None:
+    """Rank 0 writes the stage's state. Under DDP every rank's RNG state goes in too (`rng_per_rank`; a
+    collective, so all ranks call this at the same step), so that after a resume each rank draws its own
+    noise again rather than all of them rank 0's. `every_rank=False` (the diverged state, which ranks may
+    reach at different steps) skips the collective and keeps rank 0's RNG state only."""
+    per_rank = _gather_rng_states(dist) if every_rank else None
     if not dist.main:
         return
     save_checkpoint(path, {
@@ -486,10 +491,22 @@ def _checkpoint(s: Stage, path: Path, dist) -> None:
         "sched_d": s.sched_d.state_dict(),
         "loader": s.loader.state_dict(),
         "rng": rng_state(),
+        "rng_per_rank": per_rank,
     })
 
 
-def _restore(s: Stage, state: dict) -> None:
+def _gather_rng_states(dist) -> list[dict] | None:
+    """Every rank's `rng_state()`, indexed by rank (None for a single process)."""
+    if dist.world_size <= 1:
+        return None
+    import torch.distributed
+
+    states: list = [None] * dist.world_size
+    torch.distributed.all_gather_object(states, rng_state())
+    return states
+
+
+def _restore(s: Stage, state: dict, rank: int = 0) -> None:
     s.G.load_state_dict(state["generator"])
     s.D.load_state_dict(state["discriminator"])
     if s.ema is not None and state["ema"] is not None:
@@ -498,8 +515,9 @@ def _restore(s: Stage, state: dict) -> None:
     s.opt_d.load_state_dict(state["opt_d"])
     s.sched_g.load_state_dict(state["sched_g"])
     s.sched_d.load_state_dict(state["sched_d"])
-    s.loader.load_state_dict(state["loader"])
-    set_rng_state(state["rng"])
+    s.loader.load_state_dict(state["loader"])  # checks the world size
+    per_rank = state.get("rng_per_rank")
+    set_rng_state(per_rank[rank] if per_rank else state["rng"])
     s.step = int(state["step"])
 
 

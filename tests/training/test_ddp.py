@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 import torch.distributed
 
 REPO = Path(__file__).resolve().parents[2]
@@ -39,7 +40,9 @@ def test_two_ranks_train_under_torchrun(tmp_path):
 @pytest.mark.skipif(not torch.distributed.is_available() or not torch.distributed.is_gloo_available(),
                     reason="needs torch.distributed with gloo")
 def test_two_ranks_resume_from_rank_zeros_checkpoint(tmp_path):
-    """Only rank 0 checkpoints; every rank must resume from it (the loader state holds no rank)."""
+    """Only rank 0 checkpoints; every rank must resume from it (the loader state holds no rank) with its own
+    RNG state, and land on the weights of a straight two-rank run (gloo's sum of two is order-free, so
+    bitwise). With rank 0's RNG state on both ranks, both drew the same noise after the resume."""
     script = tmp_path / "pause.py"
     script.write_text("import sys\n"
                       "from experiments.config import compose\n"
@@ -59,3 +62,15 @@ def test_two_ranks_resume_from_rank_zeros_checkpoint(tmp_path):
         assert status["status"] == ("running" if stop == "2" else "finished")
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == [1, 2, 3, 4] and status["world_size"] == 2
+
+    straight = tmp_path / "straight"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script),
+           str(straight), "none", *overrides]
+    done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
+    assert done.returncode == 0, done.stderr[-3000:]
+    a = torch.load(straight / "checkpoints" / "stage1" / "final.pt", weights_only=False)
+    b = torch.load(run / "checkpoints" / "stage1" / "final.pt", weights_only=False)
+    for part in ("generator", "discriminator"):
+        for name, value in a[part].items():
+            assert torch.equal(value, b[part][name]), f"{part}.{name} differs after the DDP resume"
+    assert len(b["rng_per_rank"]) == 2
