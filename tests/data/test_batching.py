@@ -107,6 +107,15 @@ def test_gather_and_view_crops_agree():
     assert torch.equal(a[0], images[0, :, oy[0]:oy[0] + 16, ox[0]:ox[0] + 16].flip(-1))
 
 
+def test_pixel_levels_table_holds_the_cpu_division_for_every_level():
+    """Devices other than the CPU look pixel values up in this table: it must be the CPU's arithmetic."""
+    from ganblocks.data.batching import _UNIT_LEVELS, to_unit_range
+
+    levels = torch.arange(256, dtype=torch.uint8).reshape(4, 4, 4, 4)
+    assert torch.equal(_UNIT_LEVELS[levels.int()], to_unit_range(levels))
+    assert _UNIT_LEVELS[0] == -1.0 and _UNIT_LEVELS[255] == 1.0 and _UNIT_LEVELS.dtype == torch.float32
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA, and GANBLOCKS_TEST_CUDA=1")
 def test_cuda_batches_equal_cpu_batches(ds):
     cpu = _collect(BatchLoader(ds, 16, "cpu", seed=7), 3)
