@@ -379,7 +379,8 @@ def train_step(cfg: DictConfig, s: Stage, batch: Batch, device: torch.device) ->
     text, wrong_text = batch.embeddings, batch.wrong_embeddings
     noise = torch.randn(B, s.G.noise_dim, device=device)
     g_text = text
-    if cfg.loss.gan_int:  # GAN-INT: G also draws from interpolated captions, in the same forward
+    if cfg.loss.gan_int:  # GAN-INT: G also draws from interpolated captions, in the same forward (and so
+        # the same BatchNorm statistics), as Reed et al.'s released main_cls_int.lua batches them
         beta = float(cfg.loss.gan_int_beta)
         g_text = torch.cat([text, beta * text + (1 - beta) * text.roll(1, dims=0)])
         noise = torch.cat([noise, torch.randn(B, s.G.noise_dim, device=device)])
