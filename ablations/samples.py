@@ -48,7 +48,9 @@ def variant_rows(run_dir: Path, embeddings: torch.Tensor, size: int | None = Non
 
     g = load_generator(run_dir, device="cpu")
     noise = torch.randn(embeddings.shape[0], int(g.noise_dim), generator=torch.Generator().manual_seed(NOISE_SEED))
-    out = g(embeddings, noise)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(NOISE_SEED)  # the conditioning's draws too: the same for every variant and every rerun
+        out = g(embeddings, noise)
     size = size or int(out.image.shape[-1])
     rows = []
     if out.stage1_image is not None:
