@@ -32,7 +32,13 @@ def to_unit_range(images: torch.Tensor) -> torch.Tensor:
     """
     if images.device.type == "cpu":
         return images.float().div_(127.5).sub_(1.0)
-    return _UNIT_LEVELS.to(images.device)[images.int()]
+    levels = _LEVELS_ON.get(images.device)
+    if levels is None:  # copied once per device: a blocking copy in every batch would sync the stream
+        levels = _LEVELS_ON.setdefault(images.device, _UNIT_LEVELS.to(images.device))
+    return levels[images.int()]
+
+
+_LEVELS_ON: dict[torch.device, torch.Tensor] = {}
 
 
 def crop_and_flip(images: torch.Tensor, oy: torch.Tensor, ox: torch.Tensor, flips: torch.Tensor, size: int,
@@ -50,8 +56,10 @@ def crop_and_flip(images: torch.Tensor, oy: torch.Tensor, ox: torch.Tensor, flip
             out[flips] = out[flips].flip(-1)
         return out
     ar = torch.arange(size)
-    rows = (oy[:, None] + ar).to(images.device)
-    cols = torch.where(flips[:, None], ox[:, None] + size - 1 - ar, ox[:, None] + ar).to(images.device)
+    # non_blocking: a blocking host-to-device copy waits for the stream (the previous training step) first.
+    rows = (oy[:, None] + ar).to(images.device, non_blocking=True)
+    cols = torch.where(flips[:, None], ox[:, None] + size - 1 - ar, ox[:, None] + ar).to(images.device,
+                                                                                        non_blocking=True)
     bi = torch.arange(len(images), device=images.device)[:, None, None, None]
     ci = torch.arange(images.shape[1], device=images.device)[None, :, None, None]
     return images[bi, ci, rows[:, None, :, None], cols[:, None, None, :]]

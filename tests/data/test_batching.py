@@ -125,6 +125,20 @@ def test_cuda_batches_equal_cpu_batches(ds):
         assert torch.equal(x.images, y.images.cpu()) and torch.equal(x.indices, y.indices.cpu())
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA, and GANBLOCKS_TEST_CUDA=1")
+def test_cuda_batches_make_no_host_device_sync(ds):
+    """The loop draws a batch while the GPU runs the previous step: a blocking copy would wait for it."""
+    batches = iter(BatchLoader(ds, 16, "cuda", seed=7))
+    next(batches)  # warm-up: the pixel table is copied to the device once
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for _ in range(2):
+            next(batches)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+
+
 def test_bad_arguments(ds):
     with pytest.raises(ValueError, match="wrong='nope'"):
         BatchLoader(ds, 4, "cpu", wrong="nope")
