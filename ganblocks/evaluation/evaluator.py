@@ -9,6 +9,7 @@ with it, and `Evaluator.check` refuses one that is too weak to be trusted.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -177,6 +178,8 @@ class Evaluator:
     def __init__(self, net: EvaluatorNet, meta: dict) -> None:
         self.net = net.eval()
         self.meta = meta
+        if "weights" not in self.meta:  # evaluators saved before the fingerprint was kept
+            self.meta["weights"] = weights_fingerprint(self.net)
 
     @property
     def key(self) -> str:
@@ -184,8 +187,11 @@ class Evaluator:
 
     @property
     def name(self) -> str:
-        """The label every result carries, e.g. 'ganblocks-evaluator-3f2a...'."""
-        return f"ganblocks-evaluator-{self.key}"
+        """The label every result carries, 'ganblocks-evaluator-<recipe>-w<weights>': the recipe hash names
+        how it was trained (data, settings), the weights fingerprint which weights came out. The same recipe
+        trained on another device or torch gives other weights, so another name, and its numbers are never
+        passed off as comparable."""
+        return f"ganblocks-evaluator-{self.key}-w{self.meta['weights']}"
 
     @property
     def attributes(self) -> list[AttributeInfo]:
@@ -417,6 +423,16 @@ def train_evaluator(
         **(extra_meta or {}),
     }
     return Evaluator(net.eval(), meta)
+
+
+def weights_fingerprint(net: nn.Module, length: int = 8) -> str:
+    """Short sha256 of a module's state_dict (names, dtypes, shapes and bytes): equal iff the weights are."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(net.state_dict().items()):
+        t = tensor.detach().cpu().contiguous()
+        digest.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:length]
 
 
 def cached_evaluator(key_parts: dict, make_training_data, progress: bool = True, device: str | torch.device = "cpu",

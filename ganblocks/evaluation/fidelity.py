@@ -1,6 +1,6 @@
 """torch-fidelity glue: the evaluator as a registered feature extractor, Inception from a local file, one call.
 
-The evaluator is registered under its own name (`ganblocks-evaluator-<key>`): layer `logits` (raw class logits)
+The evaluator is registered under its own name (`ganblocks-evaluator-<recipe>-w<weights>`): layer `logits` (raw class logits)
 feeds the inception score, layer `features` (penultimate) feeds FID and KID. For real datasets, torch-fidelity's
 Inception-v3 is used with weights from a local file only (`metrics.inception_weights=PATH`); nothing downloads.
 Images are always given as a Dataset of uint8 tensors, never as a generator (torch-fidelity 0.4.0's

@@ -35,6 +35,22 @@ def test_training_is_deterministic_under_a_seed():
         assert torch.equal(va, vb), k
 
 
+def test_name_tells_recipe_and_weights_apart(tmp_path):
+    """Same recipe, same weights: same name (also after a reload). Same recipe, other weights (another
+    device, torch or seed would do that): another name, so results never claim one evaluator for two."""
+    data = tiny_training_data()
+    a = train_evaluator(*data, key="recipe", image_size=32, epochs=1, progress=False, seed=5)
+    b = train_evaluator(*data, key="recipe", image_size=32, epochs=1, progress=False, seed=5)
+    c = train_evaluator(*data, key="recipe", image_size=32, epochs=1, progress=False, seed=6)
+    assert a.name == b.name and a.name.startswith("ganblocks-evaluator-recipe-w")
+    assert c.key == a.key and c.name != a.name
+    a.save(tmp_path)
+    assert Evaluator.load(tmp_path).name == a.name
+    legacy = dict(a.meta)
+    del legacy["weights"]  # saved before names carried the fingerprint: computed on load
+    assert Evaluator(a.net, legacy).name == a.name
+
+
 def test_save_load_round_trip_gives_identical_outputs(tmp_path, evaluator, real):
     evaluator.save(tmp_path)
     loaded = Evaluator.load(tmp_path)
