@@ -25,7 +25,7 @@ WRONG_MODES = ("class", "shift")
 _UNIT_LEVELS = torch.arange(256, dtype=torch.float32).div(127.5).sub(1.0)
 
 
-def to_unit_range(images: torch.Tensor) -> torch.Tensor:
+def pixels_to_unit(images: torch.Tensor) -> torch.Tensor:
     """uint8 images (any shape) -> float32 in [-1, 1] on their device, the same bits on CPU and GPU.
 
     The CPU divides (4x faster than the lookup there); other devices look the CPU's results up.
@@ -177,7 +177,7 @@ class BatchLoader:
             images = images.pin_memory()
         images = images.to(self.device, non_blocking=True)
         images = crop_and_flip(images, oy, ox, flips, self.imsize)
-        images = to_unit_range(images)
+        images = pixels_to_unit(images)
 
         emb = self._embeddings[idx, cap]
         if self.wrong == "shift":

@@ -19,6 +19,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from ganblocks.data.batching import pixels_to_unit
 from ganblocks.io import atomic_torch_save, atomic_write_json, cache_dir, stable_hash
 
 EVALUATOR_VERSION = 1  # bump when the network or its training changes: old cache entries are then ignored
@@ -86,7 +87,7 @@ def to_unit_range(images: Tensor) -> Tensor:
     if images.dim() != 4 or images.shape[1] != 3:
         raise ValueError(f"expected images of shape (B, 3, H, W), got {tuple(images.shape)}")
     if images.dtype == torch.uint8:
-        return images.float() / 127.5 - 1.0
+        return pixels_to_unit(images)
     return images.float()
 
 

@@ -109,10 +109,10 @@ def test_gather_and_view_crops_agree():
 
 def test_pixel_levels_table_holds_the_cpu_division_for_every_level():
     """Devices other than the CPU look pixel values up in this table: it must be the CPU's arithmetic."""
-    from ganblocks.data.batching import _UNIT_LEVELS, to_unit_range
+    from ganblocks.data.batching import _UNIT_LEVELS, pixels_to_unit
 
     levels = torch.arange(256, dtype=torch.uint8).reshape(4, 4, 4, 4)
-    assert torch.equal(_UNIT_LEVELS[levels.int()], to_unit_range(levels))
+    assert torch.equal(_UNIT_LEVELS[levels.int()], pixels_to_unit(levels))
     assert _UNIT_LEVELS[0] == -1.0 and _UNIT_LEVELS[255] == 1.0 and _UNIT_LEVELS.dtype == torch.float32
 
 
