@@ -23,6 +23,7 @@ WRONG_MODES = ("class", "shift")
 # The 256 pixel levels mapped to [-1, 1] by the CPU's division. Elsewhere they are looked up, which gives
 # the CPU's bits on every device: CUDA divides by a scalar as a multiply by its reciprocal, one ulp off.
 _UNIT_LEVELS = torch.arange(256, dtype=torch.float32).div(127.5).sub(1.0)
+_LEVELS_ON: dict[torch.device, torch.Tensor] = {}  # _UNIT_LEVELS copied to each device once
 
 
 def pixels_to_unit(images: torch.Tensor) -> torch.Tensor:
@@ -36,9 +37,6 @@ def pixels_to_unit(images: torch.Tensor) -> torch.Tensor:
     if levels is None:  # copied once per device: a blocking copy in every batch would sync the stream
         levels = _LEVELS_ON.setdefault(images.device, _UNIT_LEVELS.to(images.device))
     return levels[images.int()]
-
-
-_LEVELS_ON: dict[torch.device, torch.Tensor] = {}
 
 
 def crop_and_flip(images: torch.Tensor, oy: torch.Tensor, ox: torch.Tensor, flips: torch.Tensor, size: int,
