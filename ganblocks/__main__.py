@@ -1,4 +1,8 @@
-"""`python -m ganblocks list`: every registered kind, name and one-line docstring."""
+"""`python -m ganblocks list`: every registered kind and name with the first sentence of its docstring.
+
+One line per component: the sentence is printed whole (joined from however many docstring lines it spans),
+never cut at a line of the source.
+"""
 
 from __future__ import annotations
 

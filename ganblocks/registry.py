@@ -13,6 +13,8 @@ registered names of that kind.
 from __future__ import annotations
 
 import difflib
+import inspect
+import re
 from typing import Any, Callable, Iterator, TypeVar
 
 KINDS: tuple[str, ...] = (
@@ -75,9 +77,8 @@ class Registry:
         return sorted(self._entries)
 
     def summary(self, name: str) -> str:
-        """First line of the registered class's docstring."""
-        doc = (self.get(name).__doc__ or "").strip()
-        return doc.splitlines()[0] if doc else ""
+        """The first sentence of the registered class's docstring, whole (it may span several lines)."""
+        return first_sentence(self.get(name).__doc__ or "")
 
     def __contains__(self, name: object) -> bool:
         return name in self._entries
@@ -87,6 +88,15 @@ class Registry:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+def first_sentence(doc: str) -> str:
+    """The first sentence of a docstring's first paragraph, on one line: up to the first '.', '!' or '?'
+    followed by a capital letter or the paragraph's end ("et al. 2016" and "x2." inside a shape do not end
+    it); the whole paragraph when it has no such end."""
+    paragraph = " ".join(inspect.cleandoc(doc).split("\n\n")[0].split())
+    end = re.search(r"[.!?](?=\s+[A-Z]|$)", paragraph)
+    return paragraph[: end.end()] if end else paragraph
 
 
 REGISTRIES: dict[str, Registry] = {kind: Registry(kind) for kind in KINDS}

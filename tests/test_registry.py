@@ -72,3 +72,39 @@ def test_list_command_prints_every_kind_and_name():
         assert f"{kind}:" in out
         for name in reg.names():
             assert name in out
+
+
+def test_first_sentence_is_whole_and_joined_across_lines():
+    from ganblocks.registry import first_sentence
+
+    assert first_sentence("Doubles a number. Then more.") == "Doubles a number."
+    assert first_sentence("How often the judge sees\n    the attributes; higher is better.\n\n    Args: x") == (
+        "How often the judge sees the attributes; higher is better.")
+    # An abbreviation before a number and a period inside a shape do not end the sentence.
+    assert first_sentence("GAN-INT-CLS G (Reed et al. 2016): deconvs to (B, 3, 64, 64). Next.") == (
+        "GAN-INT-CLS G (Reed et al. 2016): deconvs to (B, 3, 64, 64).")
+    assert first_sentence("no full stop here\nat all\n\nsecond paragraph.") == "no full stop here at all"
+    assert first_sentence("") == ""
+
+
+def test_list_command_prints_whole_first_sentences():
+    # Each description is the start of its docstring (whitespace joined), ends at a sentence end (or is the
+    # whole first paragraph), and never stops inside a word: the line the source wraps at is not the end.
+    out = subprocess.run([sys.executable, "-m", "ganblocks", "list"], capture_output=True, text=True, check=True).stdout
+    printed = {}
+    kind = None
+    for line in out.splitlines():
+        if not line.startswith(" "):
+            kind = line.rstrip(":")
+            continue
+        name, _, text = line.strip().partition(" ")
+        printed[(kind, name)] = text.strip()
+    assert set(printed) == {(k, n) for k, reg in REGISTRIES.items() for n in reg.names()}
+    for (kind, name), text in printed.items():
+        doc = " ".join((REGISTRIES[kind].get(name).__doc__ or "").split())
+        paragraph = " ".join((REGISTRIES[kind].get(name).__doc__ or "").strip().split("\n\n")[0].split())
+        assert doc.startswith(text), (kind, name, text)
+        assert len(text) == len(doc) or doc[len(text)] == " ", f"{kind} {name}: cut mid-word: {text!r}"
+        assert text.endswith((".", "!", "?")) or text == paragraph, f"{kind} {name}: cut mid-sentence: {text!r}"
+    # The multi-line docstrings are where a first-line summary used to stop mid-sentence.
+    assert printed[("metric", "attributes")].endswith("higher is better.")
