@@ -1,8 +1,9 @@
 """Side-by-side samples of a grid: the same captions and the same noise through every variant's generator.
 
 samples/seed<k>.png: a block of rows per variant (its Stage-I 64x64 row, then its final row when the
-generator has two stages; Stage-I images are shown up-sampled to the final size), one column per caption.
-samples/captions.txt lists the captions, left to right.
+generator has two stages; Stage-I images are shown up-sampled to the final size), one column per caption,
+each column's caption written above it and each row labelled with its variant and stage
+(`ganblocks.sheets`). samples/captions.txt lists the captions, left to right.
 """
 
 from __future__ import annotations
@@ -13,13 +14,12 @@ from typing import Sequence
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageDraw
 
 from ganblocks.io import atomic_write_text
+from ganblocks.sheets import compose_sheet
 
 N_CAPTIONS = 8
 NOISE_SEED = 1234  # the same noise for every variant and every grid
-LABEL_WIDTH = 110
 
 
 def evaluation_captions(cfg, n: int = N_CAPTIONS) -> tuple[list[str], torch.Tensor]:
@@ -59,24 +59,6 @@ def variant_rows(run_dir: Path, embeddings: torch.Tensor, size: int | None = Non
     return rows
 
 
-def compose_sheet(blocks: Sequence[tuple[str, list[tuple[str, torch.Tensor]]]], pad: int = 2) -> Image.Image:
-    """Paste labelled rows of images into one sheet: [(variant, [(row name, (n, 3, S, S) uint8)])]."""
-    n, _, s, _ = blocks[0][1][0][1].shape
-    n_rows = sum(len(rows) for _, rows in blocks)
-    sheet = Image.new("RGB", (LABEL_WIDTH + n * (s + pad), n_rows * (s + pad)), "white")
-    draw = ImageDraw.Draw(sheet)
-    y = 0
-    for variant, rows in blocks:
-        for name, images in rows:
-            draw.text((4, y + s // 2 - 12), variant, fill="black")
-            draw.text((4, y + s // 2 + 2), name, fill="gray")
-            for i in range(images.shape[0]):
-                tile = Image.fromarray(images[i].permute(1, 2, 0).numpy())
-                sheet.paste(tile, (LABEL_WIDTH + i * (s + pad), y))
-            y += s + pad
-    return sheet
-
-
 def sample_grids(frame: pd.DataFrame, out_dir: Path, order: Sequence[str] | None = None) -> dict[str, Path]:
     """samples/seed<k>.png for each seed with finished runs, and samples/captions.txt."""
     from omegaconf import OmegaConf
@@ -93,11 +75,11 @@ def sample_grids(frame: pd.DataFrame, out_dir: Path, order: Sequence[str] | None
     paths = {}
     for seed, sub in ok.groupby("seed"):
         by_variant = {r.variant: out_dir / str(r.run_dir) for r in sub.itertuples()}
-        blocks = [(v, variant_rows(by_variant[v], embeddings, size)) for v in labels if v in by_variant]
+        rows = [((v, name), images) for v in labels if v in by_variant for name, images in variant_rows(by_variant[v], embeddings, size)]
         path = out_dir / "samples" / f"seed{int(seed)}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.stem}.tmp.png")
-        compose_sheet(blocks).save(tmp)
+        compose_sheet(rows, captions).save(tmp)
         tmp.replace(path)
         paths[f"samples/seed{int(seed)}.png"] = path
     atomic_write_text(out_dir / "samples" / "captions.txt", "\n".join(f"{i + 1}. {c}" for i, c in enumerate(captions)) + "\n")
