@@ -43,6 +43,7 @@ CHOICES: dict[str, tuple[Any, ...]] = {
     "train.channels_last": (True, False),
     "train.compile": (True, False),
     "train.progress": (True, False),
+    "train.tensorboard": (True, False),
 }
 
 # key -> (minimum, maximum, inclusive-min, allow None, integer)
@@ -175,6 +176,10 @@ def validate(cfg: DictConfig) -> None:
     betas = list(cfg.train.betas)
     if len(betas) != 2 or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas):
         problems.append(f"train.betas={betas!r}; expected two numbers in [0, 1), e.g. [0.5, 0.999]")
+    if cfg.train.tensorboard is True:
+        from ganblocks.training.tensorboard_log import missing_reason
+
+        problems.extend(filter(None, [missing_reason()]))
     if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", str(cfg.device)):
         problems.append(f"device={cfg.device!r}; expected auto, cpu, cuda or cuda:N")
     if problems:

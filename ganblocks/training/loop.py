@@ -12,8 +12,8 @@ regulariser. On CUDA the step runs under bf16 autocast with channels_last, TF32 
 syncs with the host: losses are summed on the device and read every `train.log_every` steps. On CPU it
 runs float32 and is bit-for-bit reproducible, resume included.
 
-Run folder: config.yaml, status.json, log.jsonl, samples/<stage>_<step>.png,
-checkpoints/<stage>/{last,final,diverged}.pt.
+Run folder: config.yaml, status.json, log.jsonl, samples/<stage>_<step>.png (captioned sheets),
+checkpoints/<stage>/{last,final,diverged}.pt, tensorboard/ (with `train.tensorboard=true`).
 """
 
 from __future__ import annotations
@@ -31,11 +31,14 @@ from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
+from PIL import Image
 from torch import Tensor, nn
 
 from ganblocks.io import append_jsonl, atomic_write_bytes, atomic_write_text
 from ganblocks.registry import build
+from ganblocks.sheets import compose_sheet
 from ganblocks.training import assemble
+from ganblocks.training.tensorboard_log import TensorBoardLogger
 from ganblocks.training.state import (
     load_checkpoint,
     read_status,
@@ -121,6 +124,7 @@ class Stage:
     sums: dict[str, Tensor] = field(default_factory=dict)
     nonfinite: Tensor | None = None
     params: dict[str, int] = field(default_factory=dict)  # {"G": trainable, "G_total", "D"} parameter counts
+    sample_captions: list[str] = field(default_factory=list)  # the texts of sample_text, for the sheets
 
 
 def train(cfg: DictConfig, run_dir: str | os.PathLike, *, stop_after: int | None = None) -> dict:
@@ -201,7 +205,12 @@ def _train_stage(cfg, stage_cfg, index, run_dir, device, dist, steps_left) -> di
     if dist.main:
         write_status(run_dir, "running", None, stage=s.name, step=s.step,
                      params={**(read_status(run_dir) or {}).get("params", {}), s.name: s.params})
-    return _loop(cfg, s, run_dir, run_dir / "checkpoints" / stage_cfg.name, device, dist, steps_left)
+    board = TensorBoardLogger.open(cfg, run_dir) if dist.main else None  # None unless train.tensorboard
+    try:
+        return _loop(cfg, s, run_dir, run_dir / "checkpoints" / stage_cfg.name, device, dist, steps_left, board)
+    finally:
+        if board is not None:
+            board.close()
 
 
 def build_stage(cfg: DictConfig, stage_cfg: DictConfig, index: int, run_dir: str | os.PathLike,
@@ -279,6 +288,7 @@ def build_stage(cfg: DictConfig, stage_cfg: DictConfig, index: int, run_dir: str
               build("loss", cfg.loss.name, where="loss.name", kl_weight=cfg.loss.kl_weight),
               total_steps, steps_per_epoch, text_dim, sample_text, sample_noise)
     s.params = {"G": _count(G, trainable=True), "G_total": _count(G), "D": _count(D)}
+    s.sample_captions = [str(caps[0]) for caps in getattr(dataset, "captions", [])[:n]]
 
     # Resume.
     last = stage_dir / "last.pt"
@@ -289,7 +299,7 @@ def build_stage(cfg: DictConfig, stage_cfg: DictConfig, index: int, run_dir: str
     return s
 
 
-def _loop(cfg, s: Stage, run_dir: Path, stage_dir: Path, device, dist, steps_left) -> dict | None:
+def _loop(cfg, s: Stage, run_dir: Path, stage_dir: Path, device, dist, steps_left, board=None) -> dict | None:
     tr = cfg.train
     check_every = 1 if device.type == "cpu" else int(tr.log_every)  # host syncs only at log points on CUDA
     batch_images = int(tr.batch_size) * dist.world_size
@@ -333,10 +343,14 @@ def _loop(cfg, s: Stage, run_dir: Path, stage_dir: Path, device, dist, steps_lef
             t_log, step_log = now, s.step
             if dist.main:
                 append_jsonl(run_dir / "log.jsonl", record)
+                if board is not None:
+                    board.scalars(record)
                 if bar is not None:
                     bar.set_postfix(d=f"{record['loss_d']:.3f}", g=f"{record['loss_g']:.3f}", refresh=False)
         if dist.main and (s.step % int(tr.sample_every) == 0 or s.step == s.total_steps):
-            _write_samples(s, run_dir / "samples" / f"{s.name}_{s.step:07d}.png")
+            sheet = _write_samples(s, run_dir / "samples" / f"{s.name}_{s.step:07d}.png")
+            if board is not None:
+                board.sheet(s.name, s.step, sheet)
         if s.step % int(tr.checkpoint_every) == 0 and s.step < s.total_steps:
             _checkpoint(s, stage_dir / "last.pt", dist)
             if dist.main:
@@ -523,10 +537,9 @@ def _restore(s: Stage, state: dict, rank: int = 0) -> None:
 
 
 @torch.no_grad()
-def _write_samples(s: Stage, path: Path) -> None:
-    """A grid of the fixed captions and noise: one row per stage image (Stage-I row above for Stage-II)."""
-    from torchvision.utils import save_image
-
+def _write_samples(s: Stage, path: Path) -> Image.Image:
+    """A sheet of the fixed captions and noise: one row per stage image (Stage-I row above for Stage-II),
+    each caption above its column; written to `path` and returned."""
     model = s.ema if s.ema is not None else s.G
     was_training = model.training
     model.eval()
@@ -534,19 +547,19 @@ def _write_samples(s: Stage, path: Path) -> None:
         torch.manual_seed(0)
         out = model(s.sample_text, s.sample_noise)
     model.train(was_training)
-    atomic_write_bytes(path, _grid_png(out, save_image))
-
-
-def _grid_png(out: GeneratorOutput, save_image) -> bytes:
-    rows = []
-    size = out.image.shape[-1]
-    if out.stage1_image is not None:
-        rows.append(nn.functional.interpolate(out.stage1_image.float(), size=size, mode="nearest"))
-    rows.append(out.image.float())
-    grid = torch.cat(rows).clamp(-1, 1) * 0.5 + 0.5
+    sheet = _sample_sheet(out, s.sample_captions)
     buffer = io.BytesIO()
-    save_image(grid.cpu(), buffer, nrow=out.image.shape[0], padding=2, format="png")
-    return buffer.getvalue()
+    sheet.save(buffer, format="png")
+    atomic_write_bytes(path, buffer.getvalue())
+    return sheet
+
+
+def _sample_sheet(out: GeneratorOutput, captions: list[str]) -> Image.Image:
+    size = out.image.shape[-1]
+    as_uint8 = lambda x: ((nn.functional.interpolate(x.float(), size=size, mode="nearest").clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).cpu()  # noqa: E731
+    rows = [(("Stage-I",), as_uint8(out.stage1_image))] if out.stage1_image is not None else []
+    rows.append(((f"{size}px",), as_uint8(out.image)))
+    return compose_sheet(rows, captions)
 
 
 def _count(module: nn.Module, trainable: bool = False) -> int:

@@ -130,3 +130,18 @@ def test_run_folder_has_config_log_samples_and_status(tiny_data, tiny_cfg, tmp_p
     record = read_jsonl(tmp_path / "log.jsonl")[-1]
     for key in ("loss_d", "loss_g", "d_real", "d_wrong", "d_fake", "kl", "lr", "images_per_sec"):
         assert key in record
+
+
+def test_sample_sheets_carry_the_captions_above_their_columns(tiny_data, tiny_cfg, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from ganblocks.sheets import layout_sheet
+    from tests.training.fakes import TinyDataset
+
+    train(tiny_cfg("pipeline=two_stage", "train.n_samples=3"), tmp_path)
+    captions = [c[0] for c in TinyDataset(32).captions[:3]]
+    layout = layout_sheet(3, [("Stage-I",), ("32px",)], captions, tile=128)
+    sheet = np.asarray(Image.open(tmp_path / "samples" / "stage2_0000004.png").convert("RGB"))
+    assert sheet.shape[:2] == (layout.band + 2 * (128 + 2), layout.label_width + 3 * (128 + 2))
+    assert layout.band > 0 and (sheet[: layout.band] < 128).any()
