@@ -1,4 +1,5 @@
-"""The collector: DIR/results.jsonl (whatever ran where) -> table.md, table.tex, table.csv, plots/, samples/.
+"""The collector: DIR/results.jsonl (whatever ran where) -> table.md, table.tex, table.csv, plots/, samples/,
+and last report.html (ablations.report: all of it on one self-contained page).
 
     python -m ablations.collect out_dir=ablation_runs/ca_variants-smoke
 
@@ -121,7 +122,7 @@ def collect(
     samples: bool = True,
     log: Callable[[str], None] = print,
 ) -> dict[str, Path]:
-    """Build DIR/table.md, table.tex, table.csv (+ runs.csv, plots/, samples/) from DIR/results.jsonl.
+    """Build DIR/table.md, table.tex, table.csv (+ runs.csv, plots/, samples/, report.html) from DIR/results.jsonl.
 
     Returns:
         name -> path of everything written.
@@ -155,6 +156,12 @@ def collect(
             paths.update(sampling.sample_grids(frame, out_dir, manifest.get("variants")))
         except Exception as err:  # noqa: BLE001
             log(f"samples skipped: {type(err).__name__}: {err}")
+    from ablations.report import REPORT, write_report
+
+    try:  # last: the page embeds everything above
+        paths[REPORT] = write_report(out_dir)
+    except Exception as err:  # noqa: BLE001
+        log(f"report skipped: {type(err).__name__}: {err}")
     return paths
 
 
