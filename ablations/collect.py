@@ -177,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     paths = collect(args["out_dir"], plots=flag("plots"), samples=flag("samples"))
     print(paths["table.md"].read_text())
     print(f"table: {paths['table.md']}")
+    if "report.html" in paths:
+        print(f"report: {paths['report.html']}")
     return 0
 
 

@@ -118,7 +118,7 @@ def launch(
         from ablations.collect import collect
 
         paths = collect(out_dir, rank_fn=settings.rank_fn, log=log)
-        log(f"table: {paths['table.md']}")
+        log(f"table: {paths['table.md']}" + (f"\nreport: {paths['report.html']}" if "report.html" in paths else ""))
     return out_dir
 
 

@@ -419,7 +419,7 @@ def run_grid(
             from ablations.collect import collect as collect_tables
 
             paths = collect_tables(settings.out_dir, rank_fn=settings.rank_fn, plots=plots, log=log)
-            log(f"table: {paths['table.md']}")
+            log(f"table: {paths['table.md']}" + (f"\nreport: {paths['report.html']}" if "report.html" in paths else ""))
     return settings.out_dir
 
 

@@ -59,9 +59,11 @@ class Page(HTMLParser):
 @pytest.fixture(scope="module")
 def grid_dir(tmp_path_factory) -> Path:
     """A grid folder from the fake pieces (results.jsonl, tables, runs.csv) plus small PNGs and findings.md."""
-    out = run_grid("ca_variants", "smoke", 1, tmp_path_factory.mktemp("grid") / "g", None, [], log=lambda s: None,
+    lines: list[str] = []
+    out = run_grid("ca_variants", "smoke", 1, tmp_path_factory.mktemp("grid") / "g", None, [], log=lines.append,
                    plots=False, **SEAMS)
-    assert (out / "report.html").is_file()  # the collector writes it after the tables
+    assert (out / "report.html").is_file()  # the collector writes it after the tables, and the runner says where
+    assert f"report: {out / 'report.html'}" in "\n".join(lines)
     (out / "plots").mkdir()
     compose_sheet([((), torch.full((1, 3, 20, 30), 90, dtype=torch.uint8))]).save(out / "plots" / "metric_is.png")
     compose_sheet([((), torch.full((1, 3, 20, 20), 30, dtype=torch.uint8))]).save(out / "plots" / "curve_loss_d.png")
