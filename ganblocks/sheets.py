@@ -76,6 +76,7 @@ class SheetLayout:
     band: int  # height of the caption band above the tiles (0 without captions)
     label_width: int  # width of the label column left of the tiles (0 without labels)
     texts: list[tuple[int, int, str, str]] = field(default_factory=list)
+    rules: list[int] = field(default_factory=list)  # y of a grey line in the gap above a row whose first label changes
 
     def tile_origin(self, row: int, col: int) -> tuple[int, int]:
         """Top-left corner of the tile at (row, col)."""
@@ -97,7 +98,7 @@ def layout_sheet(n_cols: int, row_labels: Sequence[Sequence[str]], captions: Seq
     lh = line_height(font)
     labels = [[line for text in lines for line in wrap(text, MAX_LABEL, font)] for lines in row_labels]
     widest = max((text_width(font, line) for lines in labels for line in lines), default=0)
-    label_width = widest + 2 * MARGIN if widest else 0
+    label_width = widest + 3 * MARGIN if widest else 0
     wrapped = [wrap(c, tile - 2 * MARGIN, font) for c in list(captions)[:n_cols]]
     band = max((len(lines) for lines in wrapped), default=0) * lh + (2 * MARGIN if any(wrapped) else 0)
     n_rows = len(row_labels)
@@ -108,6 +109,8 @@ def layout_sheet(n_cols: int, row_labels: Sequence[Sequence[str]], captions: Seq
         out.texts += [(x + MARGIN // 2, MARGIN + k * lh, line, "caption") for k, line in enumerate(lines)]
     for row, lines in enumerate(labels):
         _, y = out.tile_origin(row, 0)
+        if row and row_labels[row][:1] != row_labels[row - 1][:1]:
+            out.rules.append(y - pad)
         top = y + (tile - len(lines) * lh) // 2
         out.texts += [(MARGIN, top + k * lh, line, "label") for k, line in enumerate(lines)]
     return out
@@ -138,6 +141,8 @@ def compose_sheet(rows: Sequence[tuple[Sequence[str], torch.Tensor]], captions: 
                 tile = tile.resize((size * scale, size * scale), Image.NEAREST)
             sheet.paste(tile, layout.tile_origin(r, c))
     draw = ImageDraw.Draw(sheet)
+    for y in layout.rules:  # between variants: a line across the sheet, in the gap between tile rows
+        draw.rectangle([0, y, layout.width - 1, y + max(pad, 1) - 1], fill=(60, 60, 60))
     for x, y, line, kind in layout.texts:
         draw.text((x, y), line, fill="black" if kind == "caption" else (40, 40, 40), font=font)
     return sheet

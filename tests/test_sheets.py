@@ -35,6 +35,8 @@ def test_layout_passes_labels_and_captions_through_and_adds_a_band():
     assert layout.band > 0 and layout.label_width > 0
     assert layout.height == layout.band + 2 * (128 + 2)
     assert layout.tile_origin(1, 1) == (layout.label_width + 130, layout.band + 130)
+    assert layout.rules == [layout.band + 128]  # a line between the two variants' rows
+    assert layout_sheet(2, [("gaussian", "Stage-I"), ("gaussian", "128px")], CAPTIONS, tile=128).rules == []
     # Captions sit in the band above the tiles, labels beside their own row.
     assert all(y + 12 <= layout.band for _, y, _, kind in layout.texts if kind == "caption")
     label_ys = [y for _, y, _, kind in layout.texts if kind == "label"]
