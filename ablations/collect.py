@@ -1,11 +1,14 @@
-"""The collector: DIR/results.jsonl (whatever ran where) -> table.md, table.tex, table.csv, plots/, samples/.
+"""The collector: DIR/results.jsonl (whatever ran where) -> table.md, table.tex, table.csv, table_diff.*,
+findings.md, plots/, samples/.
 
     python -m ablations.collect out_dir=ablation_runs/ca_variants-smoke
 
 It reads the latest complete attempt of each (variant, seed), computes the cross-run rank proxy per seed
 over the grid's finished runs (cached in DIR/rank_proxy.jsonl, keyed by the attempts it ranked and the rank
 proxy's protocol version), and
-writes the tables atomically, so running it again, or after more runs landed, is always safe.
+compares every variant with the grid's baseline seed by seed (`ablations.findings`: table_diff.md/.tex/.csv,
+bold only where significant, findings.md for the grid's expected effects), and writes everything
+atomically, so running it again, or after more runs landed, is always safe.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ import pandas as pd
 from ganblocks.evaluation.rank import PROTOCOL
 from ganblocks.io import append_jsonl, atomic_write_text, read_jsonl, stable_hash
 
-from ablations import tables
+from ablations import findings, tables
+from ablations.grids import GridError, load_grid
 from ablations.runner import LAUNCH, RESULTS, complete_attempts, load_fn
 
 RANKS = "rank_proxy.jsonl"
@@ -108,9 +112,25 @@ def caption(frame: pd.DataFrame, manifest: dict) -> str:
         f"Ablation grid {manifest.get('grid', '?')} (profile {profile}): mean ± std over seeds {seeds} "
         f"(std needs 2+ finished seeds). Evaluator: {', '.join(evaluators) or 'n/a'}. Generated images per "
         f"metric: {', '.join(counts) or 'n/a'}. Rank: cross-run rank proxy per seed (mean per-caption rank of "
-        f"text agreement and realism judged by the evaluator). ↑/↓: higher/lower is better; best in bold. "
+        f"text agreement and realism judged by the evaluator). ↑/↓: higher/lower is better. "
         f"Code {shas}."
     )
+
+
+def grid_design(manifest: dict, log: Callable[[str], None] = print) -> dict:
+    """The grid's baseline, claim and expected effects: from launch.json when it holds them, else from the
+    grid file it names (a grid file that no longer parses leaves them empty, logged)."""
+    if "baseline" in manifest:
+        from ablations.grids import Expectation
+
+        return {"baseline": manifest["baseline"], "claim": manifest.get("claim", ""),
+                "expect": [Expectation(**e) for e in manifest.get("expect", [])]}
+    try:
+        grid = load_grid(str(manifest.get("grid", "")))
+    except GridError as err:
+        log(f"no baseline: {err}")
+        return {"baseline": None, "claim": "", "expect": []}
+    return {"baseline": grid.baseline, "claim": grid.claim, "expect": list(grid.expect)}
 
 
 def collect(
@@ -119,9 +139,11 @@ def collect(
     rank_fn: RankFn | str | None = None,
     plots: bool = True,
     samples: bool = True,
+    interval: str = "t",
     log: Callable[[str], None] = print,
 ) -> dict[str, Path]:
-    """Build DIR/table.md, table.tex, table.csv (+ runs.csv, plots/, samples/) from DIR/results.jsonl.
+    """Build DIR/table.md, table.tex, table.csv, table_diff.*, findings.md (+ runs.csv, plots/, samples/)
+    from DIR/results.jsonl; `interval` ("t" | "bootstrap") is the paired-difference interval.
 
     Returns:
         name -> path of everything written.
@@ -135,10 +157,25 @@ def collect(
         raise ValueError(f"{out_dir / RESULTS} holds no complete run yet")
     frame = add_rank_proxy(frame, out_dir, rank_fn or manifest.get("rank_fn"), log)
     agg = tables.aggregate(frame, manifest.get("variants"))
-    text = caption(frame, manifest)
-    paths = {name: out_dir / name for name in ("table.md", "table.tex", "table.csv", "runs.csv")}
-    atomic_write_text(paths["table.md"], tables.to_markdown(agg, text))
-    atomic_write_text(paths["table.tex"], tables.to_latex(agg, text, label=f"tab:{manifest.get('grid', 'ablation')}"))
+    design = grid_design(manifest, log)
+    baseline = design["baseline"] if design["baseline"] in set(frame["variant"]) else None
+    comparisons = findings.compare(frame, baseline, manifest.get("variants"), interval) if baseline else []
+    profile = str(frame["profile"].dropna().iloc[0]) if frame["profile"].notna().any() else str(manifest.get("profile", "?"))
+    text = caption(frame, manifest) + " " + findings.significance_note(comparisons, baseline, interval, profile)
+    marks = findings.marks(comparisons)
+    paths = {name: out_dir / name for name in ("table.md", "table.tex", "table.csv", "runs.csv", "findings.md")}
+    atomic_write_text(paths["table.md"], tables.to_markdown(agg, text, marks))
+    atomic_write_text(paths["table.tex"], tables.to_latex(agg, text, label=f"tab:{manifest.get('grid', 'ablation')}", marks=marks))
+    if comparisons:
+        for ext, body in (("md", findings.diff_markdown(comparisons, agg, baseline, interval)),
+                          ("tex", findings.diff_latex(comparisons, agg, baseline, interval, label=f"tab:{manifest.get('grid', 'ablation')}-diff")),
+                          ("csv", findings.diff_csv(comparisons))):
+            paths[f"table_diff.{ext}"] = out_dir / f"table_diff.{ext}"
+            atomic_write_text(paths[f"table_diff.{ext}"], body)
+    judged = findings.judge(frame, baseline, design["expect"], interval) if baseline else []
+    atomic_write_text(paths["findings.md"], findings.findings_markdown(
+        judged, grid=str(manifest.get("grid", "?")), profile=profile, baseline=baseline or "(none)",
+        claim=design["claim"], method=interval))
     atomic_write_text(paths["table.csv"], tables.to_csv(agg))
     atomic_write_text(paths["runs.csv"], frame.to_csv(index=False, float_format="%.6g"))
     if plots:
@@ -159,15 +196,17 @@ def collect(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m ablations.collect out_dir=DIR [plots=false] [samples=false]`."""
+    """`python -m ablations.collect out_dir=DIR [plots=false] [samples=false] [interval=t|bootstrap]`."""
     args = dict(a.split("=", 1) for a in (sys.argv[1:] if argv is None else argv) if "=" in a)
-    unknown = set(args) - {"out_dir", "plots", "samples"}
-    if "out_dir" not in args or unknown:
-        print("usage: python -m ablations.collect out_dir=DIR [plots=true|false] [samples=true|false]"
-              + (f"; unknown keys: {sorted(unknown)}" if unknown else ""), file=sys.stderr)
+    unknown = set(args) - {"out_dir", "plots", "samples", "interval"}
+    if "out_dir" not in args or unknown or args.get("interval", "t") not in ("t", "bootstrap"):
+        print("usage: python -m ablations.collect out_dir=DIR [plots=true|false] [samples=true|false] [interval=t|bootstrap]"
+              + (f"; unknown keys: {sorted(unknown)}" if unknown else "")
+              + (f"; interval={args['interval']!r} is not t or bootstrap" if args.get("interval", "t") not in ("t", "bootstrap") else ""),
+              file=sys.stderr)
         return 2
     flag = lambda k: args.get(k, "true").lower() not in ("false", "0", "no")  # noqa: E731
-    paths = collect(args["out_dir"], plots=flag("plots"), samples=flag("samples"))
+    paths = collect(args["out_dir"], plots=flag("plots"), samples=flag("samples"), interval=args.get("interval", "t"))
     print(paths["table.md"].read_text())
     print(f"table: {paths['table.md']}")
     return 0
