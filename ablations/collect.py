@@ -152,6 +152,8 @@ def collect(
     if not (out_dir / RESULTS).exists():
         raise FileNotFoundError(f"no {RESULTS} in {out_dir} (from out_dir=); run `python -m ablations.run grid=...` first")
     manifest = json.loads((out_dir / LAUNCH).read_text()) if (out_dir / LAUNCH).exists() else {}
+    if "grid" not in manifest:  # results copied without launch.json: the rows name their grid
+        manifest["grid"] = next((r["grid"] for r in read_jsonl(out_dir / RESULTS) if r.get("grid")), "?")
     frame = runs_frame(out_dir)
     if frame.empty:
         raise ValueError(f"{out_dir / RESULTS} holds no complete run yet")
@@ -174,7 +176,7 @@ def collect(
             atomic_write_text(paths[f"table_diff.{ext}"], body)
     judged = findings.judge(frame, baseline, design["expect"], interval) if baseline else []
     atomic_write_text(paths["findings.md"], findings.findings_markdown(
-        judged, grid=str(manifest.get("grid", "?")), profile=profile, baseline=baseline or "(none)",
+        judged, grid=str(manifest.get("grid", "?")), profile=profile, baseline=baseline,
         claim=design["claim"], method=interval))
     atomic_write_text(paths["table.csv"], tables.to_csv(agg))
     atomic_write_text(paths["runs.csv"], frame.to_csv(index=False, float_format="%.6g"))

@@ -137,21 +137,33 @@ def judge(runs: pd.DataFrame, baseline: str, expectations: Sequence[Expectation]
 # Text
 
 
-def _decimals(values: Sequence[float]) -> int:
-    """Decimals for differences: the smallest of `values` (interval widths) to 2 significant digits."""
-    finite = [abs(v) for v in values if math.isfinite(v) and v != 0]
-    if not finite:
-        return 3
-    return min(6, max(0, 1 - int(math.floor(math.log10(min(finite))))))
+def _digits(value: float) -> int:
+    """Decimals that show |value| to 2 significant digits (0 for 10 and above, at most 6)."""
+    if not math.isfinite(value) or value == 0:
+        return 0
+    return min(6, max(0, 1 - int(math.floor(math.log10(abs(value))))))
 
 
-def format_interval(interval: stats.Interval, decimals: int | None = None) -> tuple[str, str]:
+def decimals(interval: stats.Interval) -> int:
+    """Decimals for an interval: its width to 2 significant digits, and the mean to 2 where that needs at
+    most one more (a mean far smaller than the interval's width is noise either way)."""
+    width = _digits(interval.hi - interval.lo) if interval.defined else None
+    mean = _digits(interval.mean)
+    if width is None or interval.hi == interval.lo:
+        return mean if interval.mean else 3
+    return max(width, min(mean, width + 1))
+
+
+def _signed(value: float, dec: int) -> str:
+    return f"{round(value, dec) + 0.0:+.{dec}f}"  # + 0.0: no "-0.00"
+
+
+def format_interval(interval: stats.Interval, dec: int | None = None) -> tuple[str, str]:
     """("+0.123", "[+0.050, +0.196]") or, when undefined, (mean, "n/a (why)")."""
     iv = interval
-    width = [iv.hi - iv.lo] if iv.defined else [iv.mean]
-    dec = _decimals(width) if decimals is None else decimals
-    mean = f"{iv.mean:+.{dec}f}" if math.isfinite(iv.mean) else "–"
-    ci = f"[{iv.lo:+.{dec}f}, {iv.hi:+.{dec}f}]" if iv.defined else f"n/a ({iv.why})"
+    dec = decimals(iv) if dec is None else dec
+    mean = _signed(iv.mean, dec) if math.isfinite(iv.mean) else "–"
+    ci = f"[{_signed(iv.lo, dec)}, {_signed(iv.hi, dec)}]" if iv.defined else f"n/a ({iv.why})"
     return mean, ci
 
 
@@ -164,7 +176,7 @@ def interval_words(method: str = "t") -> str:
     return f"95 % {name}"
 
 
-def findings_markdown(findings: Sequence[Finding], *, grid: str, profile: str, baseline: str, claim: str,
+def findings_markdown(findings: Sequence[Finding], *, grid: str, profile: str, baseline: str | None, claim: str,
                       method: str = "t") -> str:
     """DIR/findings.md: one line per expected effect with its verdict, numbers and claim."""
     lines = [
@@ -174,9 +186,14 @@ def findings_markdown(findings: Sequence[Finding], *, grid: str, profile: str, b
         "",
         f"Claim: {claim}" if claim else "Claim: (the grid file states none)",
         "",
-        f"Each effect is the paired difference variant − {baseline} (the baseline) at the same seed, its mean and "
-        f"{interval_words(method)} over the seed pairs. holds: the interval excludes 0 on the expected side; contradicted: it "
-        f"excludes 0 on the other side; inconclusive: it contains 0, or fewer than 2 seeds ran both.",
+    ]
+    if baseline is None:
+        return "\n".join(lines + ["No baseline with runs (`baseline:` in the grid file): no effect is tested."]) + "\n"
+    lines += [
+        f"Each effect is the paired difference variant − {baseline} (the baseline) at the same seed, its mean "
+        f"and {interval_words(method)} over the seed pairs. holds: the interval excludes 0 on the expected "
+        f"side; contradicted: it excludes 0 on the other side; inconclusive: it contains 0, or fewer than 2 "
+        f"seeds ran both.",
         "",
     ]
     if not findings:
@@ -200,8 +217,8 @@ def diff_rows(comparisons: Sequence[Comparison], agg: pd.DataFrame, latex: bool 
     by = {(x.variant, x.header): x for x in comparisons}
     styles = {"better": r"\textbf{%s}" if latex else "**%s**", "worse": r"\textit{%s}" if latex else "*%s*"}
     rows = []
-    decimals = {c.header: _decimals([x.interval.hi - x.interval.lo if x.interval.defined else x.interval.mean
-                                     for x in comparisons if x.header == c.header and x.interval.n]) for c in cols}
+    places = {c.header: max([decimals(x.interval) for x in comparisons if x.header == c.header and x.interval.n], default=3)
+              for c in cols}
     for v in variants:
         row = [tables.latex_escape(v) if latex else v]
         pairs = max((by[(v, c.header)].interval.n for c in cols if (v, c.header) in by), default=0)
@@ -210,7 +227,7 @@ def diff_rows(comparisons: Sequence[Comparison], agg: pd.DataFrame, latex: bool 
             if x is None or x.interval.n == 0:
                 row.append("–")
                 continue
-            mean, ci = format_interval(x.interval, decimals[c.header])
+            mean, ci = format_interval(x.interval, places[c.header])
             text = f"{mean} [{ci[1:-1]}]" if x.interval.defined else f"{mean} (n/a)"
             if x.interval.n != pairs:
                 text += f" (n={x.interval.n})"
