@@ -133,6 +133,38 @@ def grid_design(manifest: dict, log: Callable[[str], None] = print) -> dict:
     return {"baseline": grid.baseline, "claim": grid.claim, "expect": list(grid.expect)}
 
 
+def write_statistics(frame: pd.DataFrame, agg: pd.DataFrame, manifest: dict, out_dir: Path, interval: str,
+                     log: Callable[[str], None]) -> tuple[str, tables.Marks, dict[str, Path]]:
+    """Compare every variant with the grid's baseline; write DIR/table_diff.{md,tex,csv} (removed when there
+    is nothing to compare, so none is left stale) and DIR/findings.md.
+
+    Returns:
+        the main table caption's sentence on bold, the marks (bold/italics) for the main table, and the paths.
+    """
+    design = grid_design(manifest, log)
+    baseline = design["baseline"] if design["baseline"] in set(frame["variant"]) else None
+    comparisons = findings.compare(frame, baseline, manifest.get("variants"), interval) if baseline else []
+    profiles = frame["profile"].dropna() if "profile" in frame else pd.Series(dtype=str)
+    profile = str(profiles.iloc[0]) if len(profiles) else str(manifest.get("profile", "?"))
+    label = f"tab:{manifest.get('grid', 'ablation')}-diff"
+    paths = {"findings.md": out_dir / "findings.md"}
+    bodies = {"md": lambda: findings.diff_markdown(comparisons, agg, baseline, interval),
+              "tex": lambda: findings.diff_latex(comparisons, agg, baseline, interval, label=label),
+              "csv": lambda: findings.diff_csv(comparisons)}
+    for ext, body in bodies.items():
+        path = out_dir / f"table_diff.{ext}"
+        if comparisons:
+            paths[path.name] = path
+            atomic_write_text(path, body())
+        else:
+            path.unlink(missing_ok=True)
+    judged = findings.judge(frame, baseline, design["expect"], interval) if baseline else []
+    atomic_write_text(paths["findings.md"], findings.findings_markdown(
+        judged, grid=str(manifest.get("grid", "?")), profile=profile, baseline=baseline, claim=design["claim"],
+        method=interval))
+    return findings.significance_note(comparisons, baseline, interval, profile), findings.marks(comparisons), paths
+
+
 def collect(
     out_dir: str | Path,
     *,
@@ -159,25 +191,12 @@ def collect(
         raise ValueError(f"{out_dir / RESULTS} holds no complete run yet")
     frame = add_rank_proxy(frame, out_dir, rank_fn or manifest.get("rank_fn"), log)
     agg = tables.aggregate(frame, manifest.get("variants"))
-    design = grid_design(manifest, log)
-    baseline = design["baseline"] if design["baseline"] in set(frame["variant"]) else None
-    comparisons = findings.compare(frame, baseline, manifest.get("variants"), interval) if baseline else []
-    profile = str(frame["profile"].dropna().iloc[0]) if frame["profile"].notna().any() else str(manifest.get("profile", "?"))
-    text = caption(frame, manifest) + " " + findings.significance_note(comparisons, baseline, interval, profile)
-    marks = findings.marks(comparisons)
-    paths = {name: out_dir / name for name in ("table.md", "table.tex", "table.csv", "runs.csv", "findings.md")}
+    note, marks, paths = write_statistics(frame, agg, manifest, out_dir, interval, log)
+    text = caption(frame, manifest) + " " + note
+    label = f"tab:{manifest.get('grid', 'ablation')}"
+    paths.update({name: out_dir / name for name in ("table.md", "table.tex", "table.csv", "runs.csv")})
     atomic_write_text(paths["table.md"], tables.to_markdown(agg, text, marks))
-    atomic_write_text(paths["table.tex"], tables.to_latex(agg, text, label=f"tab:{manifest.get('grid', 'ablation')}", marks=marks))
-    if comparisons:
-        for ext, body in (("md", findings.diff_markdown(comparisons, agg, baseline, interval)),
-                          ("tex", findings.diff_latex(comparisons, agg, baseline, interval, label=f"tab:{manifest.get('grid', 'ablation')}-diff")),
-                          ("csv", findings.diff_csv(comparisons))):
-            paths[f"table_diff.{ext}"] = out_dir / f"table_diff.{ext}"
-            atomic_write_text(paths[f"table_diff.{ext}"], body)
-    judged = findings.judge(frame, baseline, design["expect"], interval) if baseline else []
-    atomic_write_text(paths["findings.md"], findings.findings_markdown(
-        judged, grid=str(manifest.get("grid", "?")), profile=profile, baseline=baseline,
-        claim=design["claim"], method=interval))
+    atomic_write_text(paths["table.tex"], tables.to_latex(agg, text, label=label, marks=marks))
     atomic_write_text(paths["table.csv"], tables.to_csv(agg))
     atomic_write_text(paths["runs.csv"], frame.to_csv(index=False, float_format="%.6g"))
     if plots:

@@ -85,7 +85,8 @@ def compare_metric(runs: pd.DataFrame, baseline: str, variant: str, metric: str,
                       stats.interval(diffs, method))
 
 
-def compare(runs: pd.DataFrame, baseline: str, order: Sequence[str] | None = None, method: str = "t") -> list[Comparison]:
+def compare(runs: pd.DataFrame, baseline: str, order: Sequence[str] | None = None,
+            method: str = "t") -> list[Comparison]:
     """Every variant except `baseline` (in `order`, then first-seen) on every directed column the runs have.
 
     Raises:
@@ -128,7 +129,8 @@ class Finding:
         return verdict(self.comparison.interval, self.expectation.direction)
 
 
-def judge(runs: pd.DataFrame, baseline: str, expectations: Sequence[Expectation], method: str = "t") -> list[Finding]:
+def judge(runs: pd.DataFrame, baseline: str, expectations: Sequence[Expectation],
+          method: str = "t") -> list[Finding]:
     """Each expected effect tested against the runs (a variant without runs is inconclusive with n = 0)."""
     return [Finding(e, compare_metric(runs, baseline, e.variant, e.metric, method)) for e in expectations]
 
@@ -176,8 +178,8 @@ def interval_words(method: str = "t") -> str:
     return f"95 % {name}"
 
 
-def findings_markdown(findings: Sequence[Finding], *, grid: str, profile: str, baseline: str | None, claim: str,
-                      method: str = "t") -> str:
+def findings_markdown(findings: Sequence[Finding], *, grid: str, profile: str, baseline: str | None,
+                      claim: str, method: str = "t") -> str:
     """DIR/findings.md: one line per expected effect with its verdict, numbers and claim."""
     lines = [
         f"# Findings: grid {grid} (profile {profile})",
@@ -202,14 +204,16 @@ def findings_markdown(findings: Sequence[Finding], *, grid: str, profile: str, b
     for f in findings:
         e, c = f.expectation, f.comparison
         mean, ci = format_interval(c.interval)
-        lines.append(f"| {e.variant} vs {baseline}: {e.metric} {e.direction} | **{f.verdict}** | {mean} | {ci} | {_seeds(c)} |")
+        effect = f"{e.variant} vs {baseline}: {e.metric} {e.direction}"
+        lines.append(f"| {effect} | **{f.verdict}** | {mean} | {ci} | {_seeds(c)} |")
     own = [f for f in findings if f.expectation.claim and f.expectation.claim != claim]
     if own:
         lines += ["", *[f"- {f.expectation.variant} / {f.expectation.metric}: {f.expectation.claim}" for f in own]]
     return "\n".join(lines) + "\n"
 
 
-def diff_rows(comparisons: Sequence[Comparison], agg: pd.DataFrame, latex: bool = False) -> tuple[list[str], list[list[str]]]:
+def diff_rows(comparisons: Sequence[Comparison], agg: pd.DataFrame,
+              latex: bool = False) -> tuple[list[str], list[list[str]]]:
     """Headers and cells of the difference table: per variant, per directed column, mean [CI] (n)."""
     arrows = {"higher": r" $\uparrow$" if latex else " ↑", "lower": r" $\downarrow$" if latex else " ↓"}
     cols = [c for c in tables.shown_columns(agg) if c.better and any(x.header == c.header for x in comparisons)]
@@ -217,8 +221,8 @@ def diff_rows(comparisons: Sequence[Comparison], agg: pd.DataFrame, latex: bool 
     by = {(x.variant, x.header): x for x in comparisons}
     styles = {"better": r"\textbf{%s}" if latex else "**%s**", "worse": r"\textit{%s}" if latex else "*%s*"}
     rows = []
-    places = {c.header: max([decimals(x.interval) for x in comparisons if x.header == c.header and x.interval.n], default=3)
-              for c in cols}
+    places = {c.header: max([decimals(x.interval) for x in comparisons if x.header == c.header and x.interval.n],
+                            default=3) for c in cols}
     for v in variants:
         row = [tables.latex_escape(v) if latex else v]
         pairs = max((by[(v, c.header)].interval.n for c in cols if (v, c.header) in by), default=0)
@@ -235,15 +239,17 @@ def diff_rows(comparisons: Sequence[Comparison], agg: pd.DataFrame, latex: bool 
             row.append(text)
         row.append(str(pairs))
         rows.append(row)
-    headers = ["Variant"] + [f"Δ {c.header}{arrows[c.better]}" if not latex else rf"$\Delta$ {c.header}{arrows[c.better]}" for c in cols] + ["Seed pairs"]
+    delta = r"$\Delta$" if latex else "Δ"
+    headers = ["Variant", *[f"{delta} {c.header}{arrows[c.better]}" for c in cols], "Seed pairs"]
     return headers, rows
 
 
 def diff_caption(baseline: str, method: str, n_pairs: Sequence[int]) -> str:
-    few = " With fewer than 2 seed pairs no interval exists (n/a) and nothing is marked." if min(n_pairs, default=0) < 2 else ""
+    few = min(n_pairs, default=0) < 2
     return (f"Difference to the baseline {baseline}: variant − {baseline} at the same seed, mean "
-            f"[{interval_words(method)} over seed pairs]. Bold: the interval excludes 0 on the better side (↑/↓); italics: on the "
-            f"worse side.{few}")
+            f"[{interval_words(method)} over seed pairs]. Bold: the interval excludes 0 on the better side (↑/↓); "
+            f"italics: on the worse side." + (" With fewer than 2 seed pairs no interval exists (n/a) and nothing "
+                                             "is marked." if few else ""))
 
 
 def diff_markdown(comparisons: Sequence[Comparison], agg: pd.DataFrame, baseline: str, method: str = "t") -> str:

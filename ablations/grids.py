@@ -163,8 +163,8 @@ def parse_grid(raw: dict[str, Any], source: str = "<grid>") -> Grid:
     if dupes:
         raise GridError(f"{source}: duplicate variant labels {dupes}")
     baseline, claim, expect = parse_expectations(raw, labels, source)
-    return Grid(name=name, description=str(raw.get("description", "")).strip(), variants=tuple(variants), seeds=seeds,
-                baseline=baseline, claim=claim, expect=expect)
+    return Grid(name=name, description=str(raw.get("description", "")).strip(), variants=tuple(variants),
+                seeds=seeds, baseline=baseline, claim=claim, expect=expect)
 
 
 def known_metrics() -> list[str]:
@@ -174,7 +174,8 @@ def known_metrics() -> list[str]:
     return [k for c in COLUMNS if c.better for k in c.keys]
 
 
-def parse_expectations(raw: dict[str, Any], labels: list[str], source: str) -> tuple[str | None, str, tuple[Expectation, ...]]:
+def parse_expectations(raw: dict[str, Any], labels: list[str],
+                       source: str) -> tuple[str | None, str, tuple[Expectation, ...]]:
     """Check `baseline`, `claim` and `expect` of a grid mapping; returns them parsed.
 
     Raises:
@@ -189,14 +190,16 @@ def parse_expectations(raw: dict[str, Any], labels: list[str], source: str) -> t
     claim = " ".join(str(raw.get("claim") or "").split())
     entries = raw.get("expect") or []
     if not isinstance(entries, list):
-        raise GridError(f"{source}: 'expect' must be a list of {{variant, metric, direction[, claim]}}, got {entries!r}")
+        raise GridError(f"{source}: 'expect' must be a list of {{variant, metric, direction[, claim]}}, "
+                        f"got {entries!r}")
     if entries and baseline is None:
         raise GridError(f"{source}: 'expect' needs a 'baseline' (the variant the effects are measured against)")
     metrics = known_metrics()
     expect = []
     for i, e in enumerate(entries):
         where = f"{source}: expect[{i}]"
-        if not isinstance(e, dict) or not {"variant", "metric", "direction"} <= set(e) or set(e) - {"variant", "metric", "direction", "claim"}:
+        fields = {"variant", "metric", "direction"}
+        if not isinstance(e, dict) or not fields <= set(e) or set(e) - fields - {"claim"}:
             raise GridError(f"{where} must have variant, metric, direction (and optionally claim), got {e!r}")
         variant, metric, direction = str(e["variant"]), str(e["metric"]), str(e["direction"])
         if variant not in labels:

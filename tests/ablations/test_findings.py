@@ -174,3 +174,23 @@ def test_the_upsampling_grid_tests_the_smoothness_claim():
     assert grid.baseline == "nearest"
     assert {(e.variant, e.metric, e.direction) for e in grid.expect} == {("bilinear", "pixelation", "lower"),
                                                                        ("bicubic", "pixelation", "lower")}
+
+
+def test_bootstrap_interval_on_request(tmp_path):
+    out = write_grid(tmp_path / "g")
+    paths = collect(out, rank_fn=no_ranks, plots=False, samples=False, interval="bootstrap", log=lambda s: None)
+    assert "percentile bootstrap" in paths["findings.md"].read_text()
+    rows = [ln.split(",") for ln in paths["table_diff.csv"].read_text().splitlines()]
+    method = rows[0].index("method")
+    assert {r[method] for r in rows[1:]} == {"bootstrap"}
+
+
+def test_without_the_baseline_nothing_is_compared_and_no_stale_difference_table_is_left(tmp_path):
+    out = write_grid(tmp_path / "g")
+    assert build(out)["table_diff.md"].exists()
+    manifest = json.loads((out / "launch.json").read_text())
+    (out / "launch.json").write_text(json.dumps({**manifest, "baseline": "gone"}))
+    paths = build(out)
+    assert "table_diff.md" not in paths and not (out / "table_diff.md").exists()
+    assert "No baseline with runs" in paths["findings.md"].read_text()
+    assert "**" not in paths["table.md"].read_text().replace("**Table.**", "")
