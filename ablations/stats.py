@@ -129,7 +129,7 @@ def _clean(diffs: Sequence[float]) -> list[float]:
 def _undefined(values: list[float], confidence: float, method: str) -> Interval:
     n = len(values)
     mean = sum(values) / n if n else math.nan
-    why = "no seed run with both" if n == 0 else "1 seed pair: no spread, no interval (needs 2+ seeds)"
+    why = "no seed run with both" if n == 0 else "1 seed pair: no spread, no interval; needs 2+ seeds"
     return Interval(n, mean, math.nan, math.nan, confidence, method, why)
 
 
