@@ -1,12 +1,14 @@
-"""The collector: DIR/results.jsonl (whatever ran where) -> table.md, table.tex, table.csv, plots/, samples/,
-and last report.html (ablations.report: all of it on one self-contained page).
+"""The collector: DIR/results.jsonl (whatever ran where) -> table.md, table.tex, table.csv, table_diff.*,
+findings.md, plots/, samples/, and last report.html (ablations.report: all of it on one self-contained page).
 
     python -m ablations.collect out_dir=ablation_runs/ca_variants-smoke
 
 It reads the latest complete attempt of each (variant, seed), computes the cross-run rank proxy per seed
 over the grid's finished runs (cached in DIR/rank_proxy.jsonl, keyed by the attempts it ranked and the rank
 proxy's protocol version), and
-writes the tables atomically, so running it again, or after more runs landed, is always safe.
+compares every variant with the grid's baseline seed by seed (`ablations.findings`: table_diff.md/.tex/.csv,
+bold only where significant, findings.md for the grid's expected effects), and writes everything
+atomically, so running it again, or after more runs landed, is always safe.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ import pandas as pd
 from ganblocks.evaluation.rank import PROTOCOL
 from ganblocks.io import append_jsonl, atomic_write_text, read_jsonl, stable_hash
 
-from ablations import tables
+from ablations import findings, tables
+from ablations.grids import GridError, load_grid
 from ablations.runner import LAUNCH, RESULTS, complete_attempts, load_fn
 
 RANKS = "rank_proxy.jsonl"
@@ -109,9 +112,57 @@ def caption(frame: pd.DataFrame, manifest: dict) -> str:
         f"Ablation grid {manifest.get('grid', '?')} (profile {profile}): mean ± std over seeds {seeds} "
         f"(std needs 2+ finished seeds). Evaluator: {', '.join(evaluators) or 'n/a'}. Generated images per "
         f"metric: {', '.join(counts) or 'n/a'}. Rank: cross-run rank proxy per seed (mean per-caption rank of "
-        f"text agreement and realism judged by the evaluator). ↑/↓: higher/lower is better; best in bold. "
+        f"text agreement and realism judged by the evaluator). ↑/↓: higher/lower is better. "
         f"Code {shas}."
     )
+
+
+def grid_design(manifest: dict, log: Callable[[str], None] = print) -> dict:
+    """The grid's baseline, claim and expected effects: from launch.json when it holds them, else from the
+    grid file it names (a grid file that no longer parses leaves them empty, logged)."""
+    if "baseline" in manifest:
+        from ablations.grids import Expectation
+
+        return {"baseline": manifest["baseline"], "claim": manifest.get("claim", ""),
+                "expect": [Expectation(**e) for e in manifest.get("expect", [])]}
+    try:
+        grid = load_grid(str(manifest.get("grid", "")))
+    except GridError as err:
+        log(f"no baseline: {err}")
+        return {"baseline": None, "claim": "", "expect": []}
+    return {"baseline": grid.baseline, "claim": grid.claim, "expect": list(grid.expect)}
+
+
+def write_statistics(frame: pd.DataFrame, agg: pd.DataFrame, manifest: dict, out_dir: Path, interval: str,
+                     log: Callable[[str], None]) -> tuple[str, tables.Marks, dict[str, Path]]:
+    """Compare every variant with the grid's baseline; write DIR/table_diff.{md,tex,csv} (removed when there
+    is nothing to compare, so none is left stale) and DIR/findings.md.
+
+    Returns:
+        the main table caption's sentence on bold, the marks (bold/italics) for the main table, and the paths.
+    """
+    design = grid_design(manifest, log)
+    baseline = design["baseline"] if design["baseline"] in set(frame["variant"]) else None
+    comparisons = findings.compare(frame, baseline, manifest.get("variants"), interval) if baseline else []
+    profiles = frame["profile"].dropna() if "profile" in frame else pd.Series(dtype=str)
+    profile = str(profiles.iloc[0]) if len(profiles) else str(manifest.get("profile", "?"))
+    label = f"tab:{manifest.get('grid', 'ablation')}-diff"
+    paths = {"findings.md": out_dir / "findings.md"}
+    bodies = {"md": lambda: findings.diff_markdown(comparisons, agg, baseline, interval),
+              "tex": lambda: findings.diff_latex(comparisons, agg, baseline, interval, label=label),
+              "csv": lambda: findings.diff_csv(comparisons)}
+    for ext, body in bodies.items():
+        path = out_dir / f"table_diff.{ext}"
+        if comparisons:
+            paths[path.name] = path
+            atomic_write_text(path, body())
+        else:
+            path.unlink(missing_ok=True)
+    judged = findings.judge(frame, baseline, design["expect"], interval) if baseline else []
+    atomic_write_text(paths["findings.md"], findings.findings_markdown(
+        judged, grid=str(manifest.get("grid", "?")), profile=profile, baseline=baseline, claim=design["claim"],
+        method=interval))
+    return findings.significance_note(comparisons, baseline, interval, profile), findings.marks(comparisons), paths
 
 
 def collect(
@@ -120,9 +171,11 @@ def collect(
     rank_fn: RankFn | str | None = None,
     plots: bool = True,
     samples: bool = True,
+    interval: str = "t",
     log: Callable[[str], None] = print,
 ) -> dict[str, Path]:
-    """Build DIR/table.md, table.tex, table.csv (+ runs.csv, plots/, samples/, report.html) from DIR/results.jsonl.
+    """Build DIR/table.md, table.tex, table.csv, table_diff.*, findings.md (+ runs.csv, plots/, samples/,
+    report.html) from DIR/results.jsonl; `interval` ("t" | "bootstrap") is the paired-difference interval.
 
     Returns:
         name -> path of everything written.
@@ -131,15 +184,19 @@ def collect(
     if not (out_dir / RESULTS).exists():
         raise FileNotFoundError(f"no {RESULTS} in {out_dir} (from out_dir=); run `python -m ablations.run grid=...` first")
     manifest = json.loads((out_dir / LAUNCH).read_text()) if (out_dir / LAUNCH).exists() else {}
+    if "grid" not in manifest:  # results copied without launch.json: the rows name their grid
+        manifest["grid"] = next((r["grid"] for r in read_jsonl(out_dir / RESULTS) if r.get("grid")), "?")
     frame = runs_frame(out_dir)
     if frame.empty:
         raise ValueError(f"{out_dir / RESULTS} holds no complete run yet")
     frame = add_rank_proxy(frame, out_dir, rank_fn or manifest.get("rank_fn"), log)
     agg = tables.aggregate(frame, manifest.get("variants"))
-    text = caption(frame, manifest)
-    paths = {name: out_dir / name for name in ("table.md", "table.tex", "table.csv", "runs.csv")}
-    atomic_write_text(paths["table.md"], tables.to_markdown(agg, text))
-    atomic_write_text(paths["table.tex"], tables.to_latex(agg, text, label=f"tab:{manifest.get('grid', 'ablation')}"))
+    note, marks, paths = write_statistics(frame, agg, manifest, out_dir, interval, log)
+    text = caption(frame, manifest) + " " + note
+    label = f"tab:{manifest.get('grid', 'ablation')}"
+    paths.update({name: out_dir / name for name in ("table.md", "table.tex", "table.csv", "runs.csv")})
+    atomic_write_text(paths["table.md"], tables.to_markdown(agg, text, marks))
+    atomic_write_text(paths["table.tex"], tables.to_latex(agg, text, label=label, marks=marks))
     atomic_write_text(paths["table.csv"], tables.to_csv(agg))
     atomic_write_text(paths["runs.csv"], frame.to_csv(index=False, float_format="%.6g"))
     if plots:
@@ -166,15 +223,17 @@ def collect(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m ablations.collect out_dir=DIR [plots=false] [samples=false]`."""
+    """`python -m ablations.collect out_dir=DIR [plots=false] [samples=false] [interval=t|bootstrap]`."""
     args = dict(a.split("=", 1) for a in (sys.argv[1:] if argv is None else argv) if "=" in a)
-    unknown = set(args) - {"out_dir", "plots", "samples"}
-    if "out_dir" not in args or unknown:
-        print("usage: python -m ablations.collect out_dir=DIR [plots=true|false] [samples=true|false]"
-              + (f"; unknown keys: {sorted(unknown)}" if unknown else ""), file=sys.stderr)
+    unknown = set(args) - {"out_dir", "plots", "samples", "interval"}
+    if "out_dir" not in args or unknown or args.get("interval", "t") not in ("t", "bootstrap"):
+        print("usage: python -m ablations.collect out_dir=DIR [plots=true|false] [samples=true|false] [interval=t|bootstrap]"
+              + (f"; unknown keys: {sorted(unknown)}" if unknown else "")
+              + (f"; interval={args['interval']!r} is not t or bootstrap" if args.get("interval", "t") not in ("t", "bootstrap") else ""),
+              file=sys.stderr)
         return 2
     flag = lambda k: args.get(k, "true").lower() not in ("false", "0", "no")  # noqa: E731
-    paths = collect(args["out_dir"], plots=flag("plots"), samples=flag("samples"))
+    paths = collect(args["out_dir"], plots=flag("plots"), samples=flag("samples"), interval=args.get("interval", "t"))
     print(paths["table.md"].read_text())
     print(f"table: {paths['table.md']}")
     if "report.html" in paths:

@@ -1,12 +1,20 @@
 """Ablation grids: one YAML file per grid under ablations/conf/grid/, expanded into runs.
 
-A grid file holds a `name`, a `description`, a default `seeds` (an int, or a mapping from profile to int)
-and a list of `variants`, each a `label` (the registered short name where there is one; it is the row
-label in tables) and a list of `overrides` for `experiments.config.compose`:
+A grid file holds a `name`, a `description`, a default `seeds` (an int, or a mapping from profile to int;
+a profile it does not name gets DEFAULT_SEEDS = 3), a list of `variants`, each a `label` (the registered
+short name where there is one; it is the row label in tables) and a list of `overrides` for
+`experiments.config.compose`, and what the grid is meant to show: the `baseline` variant every other is
+compared with (seed by seed), the `claim` from the literature, and the `expect`ed effects that
+`ablations.findings` checks against the results (each: a variant, a metric as results.jsonl names it, and
+the direction, higher or lower, the claim predicts against the baseline; an entry may carry its own claim):
 
     name: ca_variants
     description: Conditioning augmentation on and off.
-    seeds: {smoke: 1, small: 3, paper: 3}
+    seeds: {smoke: 1}            # smoke: a pipeline check; every other profile: 3
+    baseline: none
+    claim: StackGAN (Zhang et al. 2017) Sec. 4.2: CA makes the generated images more diverse.
+    expect:
+      - {variant: gaussian, metric: diversity, direction: higher}
     variants:
       - label: none
         overrides: [model.conditioning=none]
@@ -28,6 +36,8 @@ import yaml
 
 GRID_DIR = Path(__file__).parent / "conf" / "grid"
 PROFILES = ("smoke", "small", "paper")
+DEFAULT_SEEDS = 3  # seeds per variant for a profile the grid file does not name
+DIRECTIONS = ("higher", "lower")
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
 
@@ -44,6 +54,17 @@ class Variant:
 
 
 @dataclass(frozen=True)
+class Expectation:
+    """An effect the grid is meant to show: `variant` minus the baseline on `metric` is `direction` (higher |
+    lower) than 0, as `claim` (the literature it comes from) says."""
+
+    variant: str
+    metric: str
+    direction: str
+    claim: str = ""
+
+
+@dataclass(frozen=True)
 class Grid:
     """A parsed grid file."""
 
@@ -51,10 +72,13 @@ class Grid:
     description: str
     variants: tuple[Variant, ...]
     seeds: dict[str, int] = field(default_factory=dict)
+    baseline: str | None = None
+    claim: str = ""
+    expect: tuple[Expectation, ...] = ()
 
     def default_seeds(self, profile: str) -> int:
-        """The grid's seed count for `profile` (1 when the grid names none)."""
-        return int(self.seeds.get(profile, 1))
+        """The grid's seed count for `profile` (DEFAULT_SEEDS when the grid names none for it)."""
+        return int(self.seeds.get(profile, self.seeds.get("default", DEFAULT_SEEDS)))
 
     @property
     def labels(self) -> list[str]:
@@ -104,15 +128,16 @@ def parse_grid(raw: dict[str, Any], source: str = "<grid>") -> Grid:
     """Check a grid mapping (as read from YAML) and build a `Grid`."""
     if not isinstance(raw, dict):
         raise GridError(f"{source}: a grid file must be a mapping with name, description, seeds, variants")
-    unknown = set(raw) - {"name", "description", "seeds", "variants"}
+    keys = ("name", "description", "seeds", "baseline", "claim", "expect", "variants")
+    unknown = set(raw) - set(keys)
     if unknown:
-        raise GridError(f"{source}: unknown keys {sorted(unknown)}; accepted: name, description, seeds, variants")
+        raise GridError(f"{source}: unknown keys {sorted(unknown)}; accepted: {', '.join(keys)}")
     name = raw.get("name")
     if not isinstance(name, str) or not name:
         raise GridError(f"{source}: 'name' must be a non-empty string, got {name!r}")
     seeds_raw = raw.get("seeds", 1)
     if isinstance(seeds_raw, int):
-        seeds = {p: seeds_raw for p in PROFILES}
+        seeds = {p: seeds_raw for p in PROFILES} | {"default": seeds_raw}
     elif isinstance(seeds_raw, dict) and set(seeds_raw) <= set(PROFILES):
         seeds = {str(k): int(v) for k, v in seeds_raw.items()}
     else:
@@ -137,7 +162,59 @@ def parse_grid(raw: dict[str, Any], source: str = "<grid>") -> Grid:
     dupes = sorted({x for x in labels if labels.count(x) > 1})
     if dupes:
         raise GridError(f"{source}: duplicate variant labels {dupes}")
-    return Grid(name=name, description=str(raw.get("description", "")).strip(), variants=tuple(variants), seeds=seeds)
+    baseline, claim, expect = parse_expectations(raw, labels, source)
+    return Grid(name=name, description=str(raw.get("description", "")).strip(), variants=tuple(variants),
+                seeds=seeds, baseline=baseline, claim=claim, expect=expect)
+
+
+def known_metrics() -> list[str]:
+    """Metric names a grid's `expect` may use: every name a table column reads (as results.jsonl spells it)."""
+    from ablations.tables import COLUMNS
+
+    return [k for c in COLUMNS if c.better for k in c.keys]
+
+
+def parse_expectations(raw: dict[str, Any], labels: list[str],
+                       source: str) -> tuple[str | None, str, tuple[Expectation, ...]]:
+    """Check `baseline`, `claim` and `expect` of a grid mapping; returns them parsed.
+
+    Raises:
+        GridError: a baseline that is not a variant, an `expect` entry with an unknown variant, metric,
+            direction or key, or expectations without a baseline or claim (each names the entry and what is
+            accepted).
+    """
+    baseline = raw.get("baseline")
+    if baseline is not None and str(baseline) not in labels:
+        raise GridError(f"{source}: baseline {baseline!r} is not a variant; variants: {', '.join(labels)}")
+    baseline = None if baseline is None else str(baseline)
+    claim = " ".join(str(raw.get("claim") or "").split())
+    entries = raw.get("expect") or []
+    if not isinstance(entries, list):
+        raise GridError(f"{source}: 'expect' must be a list of {{variant, metric, direction[, claim]}}, "
+                        f"got {entries!r}")
+    if entries and baseline is None:
+        raise GridError(f"{source}: 'expect' needs a 'baseline' (the variant the effects are measured against)")
+    metrics = known_metrics()
+    expect = []
+    for i, e in enumerate(entries):
+        where = f"{source}: expect[{i}]"
+        fields = {"variant", "metric", "direction"}
+        if not isinstance(e, dict) or not fields <= set(e) or set(e) - fields - {"claim"}:
+            raise GridError(f"{where} must have variant, metric, direction (and optionally claim), got {e!r}")
+        variant, metric, direction = str(e["variant"]), str(e["metric"]), str(e["direction"])
+        if variant not in labels:
+            raise GridError(f"{where}: unknown variant {variant!r}; variants: {', '.join(labels)}")
+        if variant == baseline:
+            raise GridError(f"{where}: variant {variant!r} is the baseline; an effect is measured against it")
+        if metric not in metrics:
+            raise GridError(f"{where}: unknown metric {metric!r}; accepted: {', '.join(metrics)}")
+        if direction not in DIRECTIONS:
+            raise GridError(f"{where}: direction {direction!r} must be one of {', '.join(DIRECTIONS)}")
+        own = " ".join(str(e.get("claim") or "").split())
+        if not (own or claim):
+            raise GridError(f"{where}: no claim; give the grid a one-line 'claim:' citing its source")
+        expect.append(Expectation(variant, metric, direction, own or claim))
+    return baseline, claim, tuple(expect)
 
 
 def parse_only(only: str | Sequence[str] | None) -> list[str] | None:

@@ -27,7 +27,7 @@ import subprocess
 import time
 import traceback
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -367,6 +367,9 @@ def write_manifest(settings: Settings, specs: Sequence[RunSpec]) -> None:
         **settings.to_json(),
         "description": grid.description,
         "variants": grid.labels,
+        "baseline": grid.baseline,
+        "claim": grid.claim,
+        "expect": [asdict(e) for e in grid.expect],
         "runs": [{"variant": s.variant, "seed": s.seed, "run_dir": os.path.relpath(s.run_dir, settings.out_dir)} for s in specs],
     }
     atomic_write_json(Path(settings.out_dir) / LAUNCH, manifest)

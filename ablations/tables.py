@@ -1,8 +1,10 @@
 """Ablation tables: per-run results -> mean +- std over seeds per variant, as Markdown, booktabs LaTeX, CSV.
 
 Input is one row per run (`runs_frame` in ablations.collect builds it): variant, variant_index, seed,
-status, reason, one column per metric, params, images_per_s. A column's direction decides which mean is
-bold: FID, KID and rank are lower-is-better; parameter count is never bold.
+status, reason, one column per metric, params, images_per_s. A cell is bold only when the variant is
+significantly better than the grid's baseline on that column (the paired 95 % interval over seeds excludes 0
+on the better side; `ablations.findings.marks` decides, respecting each column's direction: FID, KID and
+rank are lower-is-better) and in italics when significantly worse; parameter count is never marked.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("Coarse attr.", ("attr_coarse", "coarse_attribute_accuracy", "attributes_coarse", "coarse_attr", "attributes.coarse"), "higher"),
     Column("Fine attr.", ("attr_fine", "fine_attribute_accuracy", "attributes_fine", "fine_attr", "attributes.fine"), "higher"),
     Column("Diversity", ("diversity", "lpips_diversity"), "higher"),
+    Column("Pixelation", ("pixelation",), "lower", required=False),
     Column("Params", ("params",), None),
     Column("Images/s", ("images_per_s",), "higher"),
 )
@@ -94,8 +97,12 @@ def _params(v: float) -> str:
     return f"{int(v)}"
 
 
-def cells(agg: pd.DataFrame, latex: bool = False) -> tuple[list[str], list[list[str]]]:
-    """Headers and formatted cells (best per column in bold) for Markdown or LaTeX."""
+Marks = dict[tuple[str, str], str]  # (variant, column header) -> "better" | "worse" than the baseline
+
+
+def cells(agg: pd.DataFrame, latex: bool = False, marks: Marks | None = None) -> tuple[list[str], list[list[str]]]:
+    """Headers and formatted cells for Markdown or LaTeX: bold where `marks` says significantly better than
+    the baseline, italics where significantly worse; nothing is marked without `marks`."""
     cols = shown_columns(agg)
     pm = r" $\pm$ " if latex else " ± "
     arrows = {"higher": r" $\uparrow$" if latex else " ↑", "lower": r" $\downarrow$" if latex else " ↓", None: ""}
@@ -113,13 +120,9 @@ def cells(agg: pd.DataFrame, latex: bool = False) -> tuple[list[str], list[list[
                 texts.append(_params(m))
             else:
                 texts.append(f"{m:.{dec}f}" + (f"{pm}{s:.{dec}f}" if math.isfinite(s) else ""))
-        finite = [round(m, dec) for m in means if math.isfinite(m)]
-        if c.better and len(set(finite)) > 1:  # a column where every variant ties has no best
-            best = max(finite) if c.better == "higher" else min(finite)
-            texts = [
-                (rf"\textbf{{{t}}}" if latex else f"**{t}**") if math.isfinite(m) and round(m, dec) == best else t
-                for t, m in zip(texts, means)
-            ]
+        styles = {"better": r"\textbf{%s}" if latex else "**%s**", "worse": r"\textit{%s}" if latex else "*%s*"}
+        found = [(marks or {}).get((v, c.header)) if c.better else None for v in agg["variant"]]
+        texts = [styles[f] % t if f in styles and t != "–" else t for t, f in zip(texts, found)]
         body.append(texts)
     runs = [f"{ok}/{n}" + ("" if st == "ok" else f" ({st})") for ok, n, st in zip(agg["n_ok"], agg["n_runs"], agg["status"])]
     body.append([latex_escape(r) if latex else r for r in runs])
@@ -135,9 +138,9 @@ def latex_escape(text: str) -> str:
     return out
 
 
-def to_markdown(agg: pd.DataFrame, caption: str) -> str:
-    """A Markdown table with the caption above it and failure reasons below it."""
-    headers, rows = cells(agg)
+def to_markdown(agg: pd.DataFrame, caption: str, marks: Marks | None = None) -> str:
+    """A Markdown table with the caption above it and failure reasons below it (`marks`: see `cells`)."""
+    headers, rows = cells(agg, marks=marks)
     align = ["---"] + ["---:"] * (len(headers) - 1)
     lines = [f"**Table.** {caption}", "", "| " + " | ".join(headers) + " |", "| " + " | ".join(align) + " |"]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
@@ -147,9 +150,9 @@ def to_markdown(agg: pd.DataFrame, caption: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def to_latex(agg: pd.DataFrame, caption: str, label: str = "tab:ablation") -> str:
-    """A booktabs table (needs \\usepackage{booktabs})."""
-    headers, rows = cells(agg, latex=True)
+def to_latex(agg: pd.DataFrame, caption: str, label: str = "tab:ablation", marks: Marks | None = None) -> str:
+    """A booktabs table (needs \\usepackage{booktabs}; `marks`: see `cells`)."""
+    headers, rows = cells(agg, latex=True, marks=marks)
     spec = "l" + "r" * (len(headers) - 1)
     text = latex_escape(caption).replace("±", r"$\pm$").replace("↑", r"$\uparrow$").replace("↓", r"$\downarrow$")
     lines = [

@@ -58,7 +58,11 @@ def test_grid_writes_rows_and_tables(tmp_path):
         assert col in header, col
     assert set(table_rows(out / "table.md")) == {"none", "gaussian", "mixture"}
     assert "fake-judge" in md and "64" in md and "smoke" in md and "[0, 1]" in md
-    assert md.count("**") >= 2 * 6  # a best value per directed column
+    marked = [ln.split(",") for ln in (out / "table_diff.csv").read_text().splitlines()[1:]]
+    assert len(marked) == 2 * 9  # gaussian and mixture against the baseline none, on each directed column
+    better = sum(m[-1] == "better" for m in marked)
+    assert md.count("**") == 2 * (1 + better)  # "**Table.**" and one bold cell per significant improvement
+    assert "findings.md" in {p.name for p in out.iterdir()} and "none" in (out / "findings.md").read_text()
     tex = (out / "table.tex").read_text()
     assert "\\toprule" in tex and "\\midrule" in tex and "\\bottomrule" in tex and "$\\pm$" in tex
     csv = (out / "table.csv").read_text().splitlines()
