@@ -23,10 +23,12 @@ KINDS: tuple[str, ...] = (
     "downsample",
     "conditioning",
     "d_head",
+    "stage",
     "generator",
     "discriminator",
     "text_encoder",
     "loss",
+    "regulariser",
     "dataset",
     "metric",
 )

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from ganblocks.registry import register
 from ganblocks.types import ConditioningOutput
 
-ACTIVATIONS = ("relu", "leaky_relu", "none")
+ACTIVATIONS = ("relu", "leaky_relu", "glu", "none")
 KL_REDUCTIONS = ("mean", "sum")
 
 
@@ -27,9 +27,16 @@ def _activation(block: str, name: str) -> nn.Module:
         return nn.ReLU()
     if name == "leaky_relu":
         return nn.LeakyReLU(0.2)
+    if name == "glu":
+        return nn.GLU(dim=1)
     if name == "none":
         return nn.Identity()
     raise ValueError(f"conditioning {block!r}: activation={name!r}; expected one of {ACTIVATIONS}")
+
+
+def _fc_width(activation: str, condition_dim: int) -> int:
+    """Outputs of the FC before the (mu, logvar) split: 2 * N_g, or 4 * N_g when a GLU halves them."""
+    return (4 if activation == "glu" else 2) * condition_dim
 
 
 def _check_dims(block: str, text_dim: int, condition_dim: int) -> None:
@@ -80,15 +87,16 @@ class NoConditioning(ConditioningBlock):
     Args:
         text_dim: D.
         condition_dim: N_g.
-        activation: "leaky_relu" (default, GAN-INT-CLS's text projection), "relu" or "none".
+        activation: "leaky_relu" (default, GAN-INT-CLS's text projection), "relu", "glu" (FC to 2 * N_g,
+            halved by a GLU) or "none".
     """
 
     def __init__(self, *, text_dim: int, condition_dim: int, activation: str = "leaky_relu") -> None:
         super().__init__()
         _check_dims("none", text_dim, condition_dim)
         self.text_dim, self.condition_dim = text_dim, condition_dim
-        self.fc = nn.Linear(text_dim, condition_dim)
         self.act = _activation("none", activation)
+        self.fc = nn.Linear(text_dim, _fc_width(activation, condition_dim) // 2)
 
     def forward(self, text: Tensor) -> ConditioningOutput:
         code = self.act(self.fc(text))
@@ -101,13 +109,15 @@ class GaussianConditioning(ConditioningBlock):
 
     The official quirks are keyword options (the `official` preset sets them): `activation="relu"` applies
     a ReLU to the FC output before the split (mu and logvar never negative), `kl_reduction="mean"` averages
-    the KL over dimensions too. The FC is `self.fc` (official name `ca_net.fc`): its first N_g outputs are
+    the KL over dimensions too. `activation="glu"` is StackGAN-v2's CA_NET: the FC gives 4 * N_g outputs and
+    a GLU halves them to (mu, logvar). The FC is `self.fc` (official name `ca_net.fc`): its first N_g outputs are
     mu, its last N_g logvar.
 
     Args:
         text_dim: D.
         condition_dim: N_g.
-        activation: "none" (the paper's plain FC), "relu" (official PyTorch) or "leaky_relu" (official TF).
+        activation: "none" (the paper's plain FC), "relu" (official PyTorch), "leaky_relu" (official TF) or
+            "glu" (official StackGAN-v2).
         kl_reduction: "sum" (per-sample KL, the paper's formula) or "mean" (official).
     """
 
@@ -119,8 +129,8 @@ class GaussianConditioning(ConditioningBlock):
         if kl_reduction not in KL_REDUCTIONS:
             raise ValueError(f"conditioning 'gaussian': kl_reduction={kl_reduction!r}; expected one of {KL_REDUCTIONS}")
         self.text_dim, self.condition_dim, self.kl_reduction = text_dim, condition_dim, kl_reduction
-        self.fc = nn.Linear(text_dim, 2 * condition_dim)
         self.act = _activation("gaussian", activation)
+        self.fc = nn.Linear(text_dim, _fc_width(activation, condition_dim))
 
     def encode(self, text: Tensor) -> tuple[Tensor, Tensor]:
         """(B, D) -> mu (B, N_g), logvar (B, N_g)."""
@@ -182,8 +192,8 @@ class MixtureConditioning(ConditioningBlock):
             raise ValueError(f"conditioning 'mixture': tau={tau!r}; expected > 0")
         self.text_dim, self.condition_dim = text_dim, condition_dim
         self.num_components, self.selection, self.tau, self.kl_reduction = num_components, selection, tau, kl_reduction
-        self.fcs = nn.ModuleList(nn.Linear(text_dim, 2 * condition_dim) for _ in range(num_components))
         self.act = _activation("mixture", activation)
+        self.fcs = nn.ModuleList(nn.Linear(text_dim, _fc_width(activation, condition_dim)) for _ in range(num_components))
         self.selector = nn.Linear(text_dim, num_components) if selection == "learned" else None
 
     def _weights(self, text: Tensor) -> tuple[Tensor, Tensor]:
