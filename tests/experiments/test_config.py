@@ -45,7 +45,7 @@ def test_auto_profile_is_smoke_on_cpu_and_small_on_cuda():
 def test_unknown_block_names_the_key_and_lists_the_registered_names():
     with pytest.raises(ConfigError, match=r"unknown upsample 'nearst' \(from model.upsample\).*nearest"):
         compose(["profile=smoke", "model.upsample=nearst"])
-    with pytest.raises(ConfigError, match=r"unknown loss 'wgan' \(from loss.name\).*bce, hinge, minimax"):
+    with pytest.raises(ConfigError, match=r"unknown loss 'wgan' \(from loss.name\).*bce, bce_v2, hinge, minimax"):
         compose(["profile=smoke", "loss.name=wgan"])
 
 
