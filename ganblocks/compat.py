@@ -78,8 +78,9 @@ def load_official(
             raise ValueError(f"load_official: stage={stage!r} with family='stackgan_v2'; expected None (the tree "
                              f"holds every scale; pass branches=N to override the checkpoint's)")
         branches = max(int(k.split(".")[0][len("h_net"):]) for k in state if k.startswith("h_net"))
-        model = build_generator("stackgan_v2", preset="official_v2", **{"branches": branches, **overrides})
-        return _load(model, state, use_mean)
+        # init="normal": the checkpoint replaces every weight, and the preset's orthogonal init costs seconds.
+        kwargs = {"branches": branches, "init": "normal", **overrides}
+        return _load(build_generator("stackgan_v2", preset="official_v2", **kwargs), state, use_mean)
     if stage not in (1, 2):
         raise ValueError(f"load_official: stage={stage!r}; expected 1 (Stage-I G) or 2 (Stage-II G)")
     has_stage1 = any(k.startswith("STAGE1_G.") for k in state)

@@ -61,7 +61,8 @@ class GLUInitStage(nn.Module):
         if channels >> num_upsample < 1:
             raise ValueError(f"stage 'glu_init': channels={channels} too few for num_upsample={num_upsample} "
                              f"(halved {num_upsample} times they reach 0)")
-        self.noise_dim, self.condition_dim, self.channels, self.num_upsample = noise_dim, condition_dim, channels, num_upsample
+        self.noise_dim, self.condition_dim = noise_dim, condition_dim
+        self.channels, self.num_upsample = channels, num_upsample
         self.fc = nn.Sequential(
             nn.Linear(condition_dim + noise_dim, 2 * channels * 4 * 4, bias=False),
             nn.BatchNorm1d(2 * channels * 4 * 4),
@@ -107,15 +108,16 @@ class GLUNextStage(nn.Module):
             raise ValueError(f"stage 'glu_next': channels={channels}; expected >= 2 (the up-sampling halves them)")
         self.channels, self.condition_dim, self.num_residual = channels, condition_dim, num_residual
         self.jointConv = glu_conv3x3(channels + condition_dim, channels)
-        self.residual = nn.Sequential(*(build("residual", residual, where="stage 'glu_next'.residual", channels=channels)
-                                        for _ in range(num_residual)))
+        self.residual = nn.Sequential(*(build("residual", residual, where="stage 'glu_next'.residual",
+                                              channels=channels) for _ in range(num_residual)))
         self.upsample = build("upsample", upsample, where="stage 'glu_next'.upsample", in_channels=channels,
                               out_channels=channels // 2)
         self.out_channels = channels // 2
 
     def forward(self, h: Tensor, code: Tensor) -> Tensor:
         if h.dim() != 4 or h.shape[1] != self.channels:
-            raise ValueError(f"stage 'glu_next': features of shape {tuple(h.shape)}; expected (B, {self.channels}, H, W)")
+            raise ValueError(f"stage 'glu_next': features of shape {tuple(h.shape)}; "
+                             f"expected (B, {self.channels}, H, W)")
         _check_code("glu_next", code, self.condition_dim, h.shape[0])
         c = code[:, :, None, None].expand(-1, -1, h.shape[2], h.shape[3])
         return self.upsample(self.residual(self.jointConv(torch.cat([c, h], dim=1))))

@@ -53,7 +53,8 @@ class ColorConsistency:
         for name, value in (("weight", weight), ("mean_weight", mean_weight), ("covariance_weight", covariance_weight)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0:
                 raise ValueError(f"regulariser 'color_consistency': {name}={value!r}; expected a number >= 0")
-        self.weight, self.mean_weight, self.covariance_weight = float(weight), float(mean_weight), float(covariance_weight)
+        self.weight, self.mean_weight = float(weight), float(mean_weight)
+        self.covariance_weight = float(covariance_weight)
 
     def __call__(self, images: Sequence[Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         if len(images) == 0:

@@ -25,8 +25,10 @@ from ganblocks.registry import build
 _TEXT = dict(text_dim=1024, noise_dim=100, condition_dim=128)
 # StackGAN-v2 birds_3stages.yml: GF_DIM 64, R_NUM 2, EMBEDDING_DIM 128, Z_DIM 100, BRANCH_NUM 3, DF_DIM 64.
 _TREE_G = dict(**_TEXT, gf_dim=64, branches=3, num_residual=2, base_size=64, upsample="glu", residual="glu",
-               conditioning="gaussian", init_stage="glu_init", next_stage="glu_next", image_head="image")
-_TREE_D = dict(image_size=64, df_dim=64, text_dim=1024, condition_dim=128, condition_input="cond_mean", d_head="joint")
+               conditioning="gaussian", init_stage="glu_init", next_stage="glu_next", image_head="image",
+               init="orthogonal")
+_TREE_D = dict(image_size=64, df_dim=64, text_dim=1024, condition_dim=128, condition_input="cond_mean", d_head="joint",
+               init="orthogonal")
 
 PRESETS: dict[str, dict[str, Any]] = {
     "official": {
@@ -87,7 +89,7 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 # StackGAN++: the architecture of hanzhanggit/StackGAN-v2 (GLU everywhere, CA_NET's FC to 4 * N_g halved by a
-# GLU, D conditioned on the detached CA mean, 3x3 joint conv); `paper_v2` keeps that network (the StackGAN++
+# GLU, D conditioned on the detached CA mean, 3x3 joint conv, orthogonal init); `paper_v2` keeps that network (the StackGAN++
 # paper describes the same one) with the project's `paper` conventions: the KL summed over dimensions.
 # `regulariser_options`: the colour-consistency weights of the v2 code when it is on (its *_color configs;
 # birds_3stages.yml leaves it off). Mean 1, covariance 5, overall COEFF.COLOR_LOSS 50.

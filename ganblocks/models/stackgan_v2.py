@@ -18,7 +18,7 @@ from typing import Any, Mapping
 
 from torch import Tensor, nn
 
-from ganblocks.blocks.init import init_weights_
+from ganblocks.blocks.init import initialise_
 from ganblocks.models._common import build_conditioning, check_input, check_positive, doublings
 from ganblocks.models.stage1 import TextImageDiscriminator
 from ganblocks.registry import build, register
@@ -51,6 +51,7 @@ class StackGANv2Generator(nn.Module):
         conditioning: registered `conditioning` name; conditioning_kwargs its keywords (official
             {"activation": "glu", "kl_reduction": "mean"}).
         init_stage, next_stage, image_head: registered `stage` names ("glu_init", "glu_next", "image").
+        init: "normal" (N(0, 0.02), the StackGAN-v1 code) or "orthogonal" (the StackGAN-v2 code's).
     """
 
     def __init__(
@@ -70,6 +71,7 @@ class StackGANv2Generator(nn.Module):
         init_stage: str = "glu_init",
         next_stage: str = "glu_next",
         image_head: str = "image",
+        init: str = "normal",
     ) -> None:
         super().__init__()
         model = type(self).__name__
@@ -102,7 +104,7 @@ class StackGANv2Generator(nn.Module):
             channels = stage.out_channels
             self.add_module(f"h_net{k}", stage)
             self.add_module(f"img_net{k}", build("stage", image_head, where=f"{model}.image_head", channels=channels))
-        init_weights_(self)
+        initialise_(self, init, model)
 
     def forward(self, text_embedding: Tensor, noise: Tensor) -> GeneratorOutput:
         model = type(self).__name__
@@ -124,9 +126,11 @@ class StackGANv2Discriminator(TextImageDiscriminator):
     LeakyReLU layers back to 8 * df_dim channels; a `joint` head (3x3 joint conv over features ++ the
     replicated condition, then a 4x4 conv) gives the conditional logits, a 4x4 conv the unconditional ones.
     The official code conditions D on the CA mean, detached (`condition_input="cond_mean"`). Any registered
-    `d_head` can replace `joint`; any keyword of `TextImageDiscriminator` is accepted.
+    `d_head` can replace `joint`; any keyword of `TextImageDiscriminator` is accepted, and `init`:
+    "normal" (N(0, 0.02), as `TextImageDiscriminator`) or "orthogonal" (the StackGAN-v2 code's).
     """
 
     def __init__(self, *, image_size: int = 64, d_head: str = "joint", condition_input: str = "cond_mean",
-                 **kwargs: Any) -> None:
+                 init: str = "normal", **kwargs: Any) -> None:
         super().__init__(image_size=image_size, d_head=d_head, condition_input=condition_input, **kwargs)
+        initialise_(self, init, type(self).__name__)

@@ -258,3 +258,19 @@ def test_list_shows_the_new_blocks():
     for entry in (("stage", "glu_init"), ("stage", "glu_next"), ("stage", "image"), ("generator", "stackgan_v2"),
                   ("discriminator", "stackgan_v2"), ("regulariser", "color_consistency")):
         assert entry in listed, f"{entry} missing from `python -m ganblocks list`"
+
+
+def test_orthogonal_init_is_the_v2_codes():
+    torch.manual_seed(0)
+    g = build_generator("stackgan_v2", "official_v2", gf_dim=4, branches=2, text_dim=TEXT, condition_dim=COND)
+    d = build_tree_discriminators(1, "official_v2", df_dim=4, condition_dim=COND)[0]
+    for module in (g.h_net2.jointConv[0], g.h_net1.fc[0], d.encode_img[0]):
+        w = module.weight.flatten(1)
+        rows = w @ w.T if w.shape[0] <= w.shape[1] else w.T @ w
+        torch.testing.assert_close(rows, torch.eye(rows.shape[0]), atol=1e-5, rtol=0)
+    assert g.ca_net.fc.bias.abs().max() == 0 and g.h_net2.jointConv[1].bias.abs().max() == 0
+    assert (g.h_net2.jointConv[1].weight - 1).abs().max() < 0.1
+    normal = build("generator", "stackgan_v2", **TINY)
+    assert normal.h_net1.fc[0].weight.std() < 0.03  # N(0, 0.02) by default
+    with pytest.raises(ValueError, match=r"init='xavier'; expected one of \['normal', 'orthogonal'\]"):
+        build("generator", "stackgan_v2", **TINY, init="xavier")
