@@ -6,6 +6,15 @@ It reads the latest complete attempt of each (variant, seed), computes the cross
 over the grid's finished runs (cached in DIR/rank_proxy.jsonl, keyed by the attempts it ranked and the rank
 proxy's protocol version), and
 writes the tables atomically, so running it again, or after more runs landed, is always safe.
+
+Options (key=value):
+  out_dir=DIR           # required: a folder written by `python -m ablations.run`
+  plots=true            # draw plots/ (seaborn; tens of seconds)
+  samples=true          # draw the side-by-side sample sheets in samples/
+
+Examples:
+  python -m ablations.collect out_dir=ablation_runs/ca_variants-smoke
+  python -m ablations.collect out_dir=ablation_runs/upsampling-small plots=false samples=false
 """
 
 from __future__ import annotations
@@ -160,7 +169,11 @@ def collect(
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m ablations.collect out_dir=DIR [plots=false] [samples=false]`."""
-    args = dict(a.split("=", 1) for a in (sys.argv[1:] if argv is None else argv) if "=" in a)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if any(a in ("-h", "--help") for a in argv):
+        print(__doc__.strip())
+        return 0
+    args = dict(a.split("=", 1) for a in argv if "=" in a)
     unknown = set(args) - {"out_dir", "plots", "samples"}
     if "out_dir" not in args or unknown:
         print("usage: python -m ablations.collect out_dir=DIR [plots=true|false] [samples=true|false]"
