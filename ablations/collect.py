@@ -29,6 +29,7 @@ import pandas as pd
 
 from ganblocks.evaluation.rank import PROTOCOL
 from ganblocks.io import append_jsonl, atomic_write_text, read_jsonl, stable_hash
+from ganblocks.progress import long_step
 
 from ablations import tables
 from ablations.runner import LAUNCH, RESULTS, complete_attempts, load_fn
@@ -82,7 +83,9 @@ def add_rank_proxy(frame: pd.DataFrame, out_dir: Path, rank_fn: RankFn | str | N
         if key not in cache:
             run_dirs = {r.variant: Path(out_dir) / r.run_dir for r in sub.itertuples()}
             try:
-                ranks = fn(run_dirs)
+                with long_step(f"rank proxy of seed {seed} ({len(run_dirs)} runs)", f"ranked seed {seed}") as step:
+                    ranks = fn(run_dirs)
+                    step.result = Path(out_dir) / RANKS
             except Exception as err:  # noqa: BLE001 - a table without ranks beats no table
                 log(f"rank proxy for seed {seed} failed: {type(err).__name__}: {err}")
                 continue
@@ -154,14 +157,18 @@ def collect(
         from ablations import plots as plotting
 
         try:
-            paths.update(plotting.plot_all(frame, agg, out_dir))
+            with long_step("drawing plots", "drew plots") as step:
+                paths.update(plotting.plot_all(frame, agg, out_dir))
+                step.result = out_dir / "plots"
         except Exception as err:  # noqa: BLE001 - tables are the product; plots are a bonus
             log(f"plots skipped: {type(err).__name__}: {err}")
     if samples:
         from ablations import samples as sampling
 
         try:
-            paths.update(sampling.sample_grids(frame, out_dir, manifest.get("variants")))
+            with long_step("drawing sample sheets", "drew sample sheets") as step:
+                paths.update(sampling.sample_grids(frame, out_dir, manifest.get("variants")))
+                step.result = out_dir / "samples"
         except Exception as err:  # noqa: BLE001
             log(f"samples skipped: {type(err).__name__}: {err}")
     return paths
