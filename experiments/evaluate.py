@@ -45,8 +45,8 @@ def parse(argv: list[str]) -> tuple[Path, dict]:
 def usage() -> str:
     from experiments.usage import render, yaml_options
 
-    return render(__doc__, [("Options", "  run_dir=RUN                  # Required: a folder written by experiments.train.\n"
-                                        + yaml_options(CONF, prefix="metrics."))])
+    run_dir = "  run_dir=RUN                  # Required: a folder written by experiments.train.\n"
+    return render(__doc__, [("Options", run_dir + yaml_options(CONF, prefix="metrics."))])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -163,8 +163,9 @@ def evaluate_run(run_dir: str | Path, cfg: Any = None) -> dict[str, dict]:
     t0 = time.perf_counter()
     ctx = RunContext(run_dir, cfg)
     m = ctx.mcfg
-    with long_step(f"evaluating {ctx.run_dir.name}", f"evaluated {ctx.run_dir}", total=1 + len(m.names) + 1,
-                   unit="step", progress=bool(m.progress)) as step:
+    label = "/".join(ctx.run_dir.parts[-2:])  # e.g. gaussian/seed0 inside a grid
+    with long_step(f"evaluating {label}", f"evaluated {ctx.run_dir}", total=1 + len(m.names) + 1, unit="step",
+                   progress=bool(m.progress)) as step:
         samples, captions, _ = build_samples(ctx)
         step.update()
         options = OmegaConf.to_container(m.options, resolve=True) or {}
