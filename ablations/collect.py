@@ -9,6 +9,16 @@ proxy's protocol version), and
 compares every variant with the grid's baseline seed by seed (`ablations.findings`: table_diff.md/.tex/.csv,
 bold only where significant, findings.md for the grid's expected effects), and writes everything
 atomically, so running it again, or after more runs landed, is always safe.
+
+Options (key=value):
+  out_dir=DIR           # required: a folder written by `python -m ablations.run`
+  plots=true            # draw plots/ (seaborn; tens of seconds)
+  samples=true          # draw the side-by-side sample sheets in samples/
+  interval=t            # the paired-difference interval: t (over seed pairs) or bootstrap (percentile)
+
+Examples:
+  python -m ablations.collect out_dir=ablation_runs/ca_variants-smoke
+  python -m ablations.collect out_dir=ablation_runs/upsampling-small plots=false samples=false
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ import pandas as pd
 
 from ganblocks.evaluation.rank import PROTOCOL
 from ganblocks.io import append_jsonl, atomic_write_text, read_jsonl, stable_hash
+from ganblocks.progress import long_step
 
 from ablations import findings, tables
 from ablations.grids import GridError, load_grid
@@ -77,7 +88,9 @@ def add_rank_proxy(frame: pd.DataFrame, out_dir: Path, rank_fn: RankFn | str | N
         if key not in cache:
             run_dirs = {r.variant: Path(out_dir) / r.run_dir for r in sub.itertuples()}
             try:
-                ranks = fn(run_dirs)
+                with long_step(f"rank proxy of seed {seed} ({len(run_dirs)} runs)", f"ranked seed {seed}") as step:
+                    ranks = fn(run_dirs)
+                    step.result = Path(out_dir) / RANKS
             except Exception as err:  # noqa: BLE001 - a table without ranks beats no table
                 log(f"rank proxy for seed {seed} failed: {type(err).__name__}: {err}")
                 continue
@@ -203,14 +216,18 @@ def collect(
         from ablations import plots as plotting
 
         try:
-            paths.update(plotting.plot_all(frame, agg, out_dir))
+            with long_step("drawing plots", "drew plots") as step:
+                paths.update(plotting.plot_all(frame, agg, out_dir))
+                step.result = out_dir / "plots"
         except Exception as err:  # noqa: BLE001 - tables are the product; plots are a bonus
             log(f"plots skipped: {type(err).__name__}: {err}")
     if samples:
         from ablations import samples as sampling
 
         try:
-            paths.update(sampling.sample_grids(frame, out_dir, manifest.get("variants")))
+            with long_step("drawing sample sheets", "drew sample sheets") as step:
+                paths.update(sampling.sample_grids(frame, out_dir, manifest.get("variants")))
+                step.result = out_dir / "samples"
         except Exception as err:  # noqa: BLE001
             log(f"samples skipped: {type(err).__name__}: {err}")
     from ablations.report import REPORT, write_report
@@ -224,7 +241,11 @@ def collect(
 
 def main(argv: list[str] | None = None) -> int:
     """`python -m ablations.collect out_dir=DIR [plots=false] [samples=false] [interval=t|bootstrap]`."""
-    args = dict(a.split("=", 1) for a in (sys.argv[1:] if argv is None else argv) if "=" in a)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if any(a in ("-h", "--help") for a in argv):
+        print(__doc__.strip())
+        return 0
+    args = dict(a.split("=", 1) for a in argv if "=" in a)
     unknown = set(args) - {"out_dir", "plots", "samples", "interval"}
     if "out_dir" not in args or unknown or args.get("interval", "t") not in ("t", "bootstrap"):
         print("usage: python -m ablations.collect out_dir=DIR [plots=true|false] [samples=true|false] [interval=t|bootstrap]"

@@ -3,6 +3,11 @@
 Writes RUN/metrics.json (every metric with its protocol), RUN/evaluation.json (settings, evaluator accuracy,
 figure paths) and RUN/figures/. Overrides are Hydra-style `key=value` pairs on the `metrics` settings
 (experiments/conf/metrics/default.yaml); the run's own config.yaml supplies the rest. Works from any folder.
+On the built-in dataset the first evaluation also trains its evaluator (minutes on CPU; cached after).
+
+Examples:
+  python -m experiments.evaluate run_dir=outputs/2026-01-01/12-00-00
+  python -m experiments.evaluate run_dir=outputs/run metrics.n_samples=3000 metrics.figures=false
 """
 
 from __future__ import annotations
@@ -37,8 +42,21 @@ def parse(argv: list[str]) -> tuple[Path, dict]:
     return run_dir, overrides
 
 
+def usage() -> str:
+    from experiments.usage import render, yaml_options
+
+    run_dir = "  run_dir=RUN                  # Required: a folder written by experiments.train.\n"
+    return render(__doc__, [("Options", run_dir + yaml_options(CONF, prefix="metrics."))])
+
+
 def main(argv: list[str] | None = None) -> int:
-    run_dir, overrides = parse(sys.argv[1:] if argv is None else argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    from experiments.usage import wants_help
+
+    if wants_help(argv):
+        print(usage(), end="")
+        return 0
+    run_dir, overrides = parse(argv)
     from ganblocks.evaluation import evaluate_run
 
     results = evaluate_run(run_dir, overrides or None)

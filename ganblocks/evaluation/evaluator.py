@@ -449,11 +449,17 @@ def cached_evaluator(key_parts: dict, make_training_data, progress: bool = True,
     folder = cache_dir("evaluators", key)
     if (folder / "evaluator.pt").exists():
         return Evaluator.load(folder)
-    images, class_ids, attributes, spec = make_training_data()
-    evaluator = train_evaluator(images, class_ids, attributes, spec, key=key,
-                                extra_meta={"trained_on": key_parts}, progress=progress, device=device,
-                                **train_kwargs)
-    evaluator.save(folder)
+    from ganblocks.progress import long_step
+
+    with long_step("rendering the evaluator's training images (once; cached)", "rendered the evaluator's images",
+                   progress=progress):
+        images, class_ids, attributes, spec = make_training_data()
+    with long_step("training the evaluator (once; cached)", "trained the evaluator", progress=False) as step:
+        evaluator = train_evaluator(images, class_ids, attributes, spec, key=key,
+                                    extra_meta={"trained_on": key_parts}, progress=progress, device=device,
+                                    **train_kwargs)
+        evaluator.save(folder)
+        step.result = f"{folder} ({describe(evaluator)})"
     return evaluator
 
 

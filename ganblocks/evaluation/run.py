@@ -158,17 +158,35 @@ def evaluate_run(run_dir: str | Path, cfg: Any = None) -> dict[str, dict]:
     Returns:
         {result name: {value, std, n_samples, splits, evaluator, evaluator_accuracy, real_split, seed, ...}}.
     """
+    from ganblocks.progress import long_step
+
     t0 = time.perf_counter()
     ctx = RunContext(run_dir, cfg)
     m = ctx.mcfg
-    samples, captions, _ = build_samples(ctx)
-    options = OmegaConf.to_container(m.options, resolve=True) or {}
-    results: dict[str, dict] = {}
-    for name in m.names:
-        if samples.evaluator is None and name in JUDGE_METRICS:
-            continue  # a dataset without attributes has no judge; the metric is left out, not faked
-        results.update(build("metric", name, where="metrics.names", **options.get(name, {}))(samples))
-    atomic_write_json(ctx.run_dir / "metrics.json", results)
+    label = "/".join(ctx.run_dir.parts[-2:])  # e.g. gaussian/seed0 inside a grid
+    with long_step(f"evaluating {label}", f"evaluated {ctx.run_dir}", total=1 + len(m.names) + 1, unit="step",
+                   progress=bool(m.progress)) as step:
+        samples, captions, _ = build_samples(ctx)
+        step.update()
+        options = OmegaConf.to_container(m.options, resolve=True) or {}
+        results: dict[str, dict] = {}
+        for name in m.names:
+            if step.bar is not None:
+                step.bar.set_postfix_str(name, refresh=False)
+            if samples.evaluator is not None or name not in JUDGE_METRICS:  # no judge: judge metrics left out
+                results.update(build("metric", name, where="metrics.names", **options.get(name, {}))(samples))
+            step.update()
+        atomic_write_json(ctx.run_dir / "metrics.json", results)
+        step.result = ctx.run_dir / "metrics.json"
+        about = _about(ctx, samples, captions, m)
+        step.update()
+    about["wall_s"] = round(time.perf_counter() - t0, 3)
+    atomic_write_json(ctx.run_dir / "evaluation.json", about)
+    return results
+
+
+def _about(ctx: RunContext, samples: EvalSamples, captions: Any, m: DictConfig) -> dict:
+    """evaluation.json's content (without wall_s); draws figures/ when `m.figures`."""
     about = {"evaluator": describe(samples.evaluator) if samples.evaluator else samples.evaluator_label(),
              "evaluator_meta": samples.evaluator.meta if samples.evaluator else None,
              "settings": OmegaConf.to_container(m, resolve=True), "n_fake": len(samples.fake),
@@ -177,6 +195,4 @@ def evaluate_run(run_dir: str | Path, cfg: Any = None) -> dict[str, dict]:
         from ganblocks.evaluation.figures import write_run_figures
 
         about["figures"] = write_run_figures(ctx, captions)
-    about["wall_s"] = round(time.perf_counter() - t0, 3)
-    atomic_write_json(ctx.run_dir / "evaluation.json", about)
-    return results
+    return about

@@ -62,7 +62,9 @@ def test_cli_works_from_any_folder(run_dir, tmp_path, monkeypatch, capsys):
                                              if k not in ("n_samples", "options")]
     assert main(overrides) == 0
     assert set(json.loads((run_dir / "metrics.json").read_text())) == {"is", "pixelation"}
-    assert "is " in capsys.readouterr().out
+    captured = capsys.readouterr()
+    assert "is " in captured.out
+    assert f"evaluated {run_dir} in " in captured.err and f"-> {run_dir / 'metrics.json'}" in captured.err
 
 
 def test_cli_names_bad_arguments():
