@@ -16,7 +16,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from experiments.config import ConfigError, compose
+from experiments.config import ConfigError, check_command_line, compose
 
 
 @hydra.main(config_path="conf", config_name="config", version_base="1.3")
@@ -39,4 +39,5 @@ def main(hydra_cfg: DictConfig) -> int:
 
 
 if __name__ == "__main__":
+    check_command_line(sys.argv[1:], "experiments.train")  # one clear line, not Hydra's raw error, then exit 2
     main()
