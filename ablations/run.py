@@ -9,6 +9,9 @@ launcher (e.g. `hydra.launcher.partition=gpu`). Every run is composed and valida
 Without `launcher`, the runs go one after another in this process. With one, this process validates,
 takes the out_dir lock, starts a Hydra multirun of `ablations.job` over the runs still to do (one job
 per run, each on its own GPU), waits, and collects the table.
+
+Exit status: 0 when every run is ok or diverged (a result), 1 when any run failed (each is named on stderr
+with its seed, run folder and the first line of its error), 2 for a bad command line or config (nothing ran).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from ablations.runner import (
     RESULTS,
     check_previous,
     complete_attempts,
+    failed_runs,
     make_settings,
     prepare,
     repair_results,
@@ -130,12 +134,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         runner, overrides, hydra = parse_args(argv)
         if "launcher" in runner:
-            launch(runner, overrides, hydra)
+            out_dir = launch(runner, overrides, hydra)
         else:
-            run_grid(runner["grid"], runner.get("profile"), runner.get("seeds"), runner.get("out_dir"), runner.get("only"), overrides)
+            out_dir = run_grid(runner["grid"], runner.get("profile"), runner.get("seeds"), runner.get("out_dir"), runner.get("only"), overrides)
     except (GridError, LockedError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    failed = failed_runs(out_dir)
+    if failed:
+        print(f"error: {len(failed)} run(s) failed (the table marks them; the same command retries them):\n  "
+              + "\n  ".join(failed), file=sys.stderr)
+        return 1
     return 0
 
 
