@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import inspect
 import math
 import re
 import sys
@@ -94,7 +95,10 @@ def unknown_key_message(key: str, overrides: Sequence[str] = ()) -> str:
     """'unknown config key K (from the override O); keys under P: ...; did you mean ...?' from the schema."""
     parent, _, leaf = key.rpartition(".")
     node: Any = RunConfig
-    for part in parent.split(".") if parent else []:
+    for part in re.sub(r"\[\d+\]", ".0", parent).split(".") if parent else []:  # a[1].b -> a.0.b
+        if part.isdigit() and typing.get_origin(node) is list:  # an item of a list: its element type
+            node = typing.get_args(node)[0]
+            continue
         hints = get_type_hints(node) if dataclasses.is_dataclass(node) else {}
         node = hints.get(part)
     if not dataclasses.is_dataclass(node):  # the parent itself is unknown: explain that one instead
@@ -129,7 +133,7 @@ def validate(cfg: DictConfig) -> None:
                 problems.append(f"pipeline.stages[{i}].fixed={stage.fixed!r} names no earlier stage; earlier stages: "
                                 f"{stage_names[:i]}")
     if not problems:
-        problems = _check_models(cfg)
+        problems = _check_metric_options(cfg) + _check_models(cfg)
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
 
@@ -202,6 +206,23 @@ def _describe(kind: Any, meta: dict) -> str:
     text = {bool: "true or false", int: "an integer", float: "a finite number", str: "a string"}.get(kind, str(kind))
     bounds = [f"{op} {meta[k]}" for k, op in (("low", ">="), ("above", ">"), ("below", "<"), ("high", "<=")) if k in meta]
     return text + (" " + " and ".join(bounds) if bounds else "")
+
+
+def _check_metric_options(cfg: DictConfig) -> list[str]:
+    """metrics.options.<name>.<keyword>: each keyword must be one the metric's constructor takes."""
+    from ganblocks.registry import registry
+
+    problems = []
+    for name, kwargs in cfg.metrics.options.items():
+        params = inspect.signature(registry("metric").get(name)).parameters
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            continue
+        for keyword in kwargs:
+            if keyword not in params:
+                close = difflib.get_close_matches(str(keyword), list(params), n=1)
+                problems.append(f"metrics.options.{name}.{keyword}: metric {name!r} takes no keyword {keyword!r}; "
+                                f"it takes: {', '.join(params) or 'none'}" + (f"; did you mean {close[0]}?" if close else ""))
+    return problems
 
 
 def _check_models(cfg: DictConfig) -> list[str]:

@@ -74,6 +74,11 @@ def test_unknown_profile_lists_the_profiles():
     ("train.betas=[0.5,1.0]", r"train.betas\[1\]=1.0 is out of range; expected a finite number >= 0 and < 1"),
     ("metrics.names=[is,fdi]", r"unknown metric 'fdi' \(from metrics.names\[1\]\).*did you mean 'fid'"),
     ("train.progress=maybe", r"train.progress='maybe'; expected true or false"),
+    ("+metrics.options.is.splitz=3", r"metrics.options.is.splitz: metric 'is' takes no keyword 'splitz'; it takes: "
+                                     r"splits, min_per_split; did you mean splits\?"),
+    ("+metrics.options.fdi.x=1", r"unknown metric 'fdi' \(from metrics.options key 'fdi'\)"),
+    ("+pipeline.stages.0.imsze=3", r"unknown config key 'pipeline.stages\[0\].imsze'; keys under "
+                                   r"'pipeline.stages\[0\]': name, .*did you mean pipeline.stages\[0\].imsize\?"),
     ("device=tpu", r"device='tpu'; expected auto, cpu, cuda or cuda:N"),
     ("model.gf_dim=eight", r"model.gf_dim='eight'; expected an integer"),
 ])
