@@ -33,6 +33,7 @@ from experiments.schema import RunConfig
 CONF_DIR = Path(__file__).resolve().parent / "conf"
 PROBE_TEXT_DIM = 16  # models are built for validation before the data tells the real embedding size
 
+
 class ConfigError(ValueError):
     """A config value is invalid; the message names the key, the value and what is accepted."""
 
@@ -116,9 +117,10 @@ def validate(cfg: DictConfig) -> None:
     """Check a composed config against experiments/schema.py, then build its models on the meta device.
 
     Every unknown or missing key, wrong type, non-finite number, out-of-range value, unknown choice and
-    unregistered name is collected; then each pipeline stage's generator and discriminator is constructed
-    without memory (torch's meta device), so a size or width no model accepts (model.stage2_size=100)
-    fails here, naming its key, and not after the stages before it have trained.
+    unregistered name is collected; then every `metrics.options` keyword is checked against its metric's
+    constructor, and each pipeline stage's generator and discriminator is constructed without memory (torch's
+    meta device), so a size or width no model accepts (model.stage2_size=100) fails here, naming its key, and
+    not after the stages before it have trained.
 
     Raises:
         ConfigError: listing every problem, one per line.
