@@ -254,6 +254,10 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
         return 2
     flag = lambda k: args.get(k, "true").lower() not in ("false", "0", "no")  # noqa: E731
+    if not (Path(args["out_dir"]) / RESULTS).is_file():
+        print(f"ablations.collect: no {RESULTS} in {Path(args['out_dir']).resolve()} (from out_dir=); expected a folder "
+              "written by `python -m ablations.run grid=...`", file=sys.stderr)
+        return 2
     paths = collect(args["out_dir"], plots=flag("plots"), samples=flag("samples"), interval=args.get("interval", "t"))
     print(paths["table.md"].read_text())
     print(f"table: {paths['table.md']}")

@@ -176,6 +176,19 @@ def complete_attempts(rows: list[dict]) -> dict[tuple[str, int], list[dict]]:
     return latest
 
 
+def failed_runs(out_dir: Path) -> list[str]:
+    """One line per run whose latest complete attempt failed: variant, seed, run folder, first line of the error."""
+    out_dir = Path(out_dir)
+    lines = []
+    for (variant, seed), rows in sorted(complete_attempts(read_jsonl(out_dir / RESULTS)).items()):
+        if rows[0].get("status") == "failed":
+            reason = (str(rows[0].get("reason") or "no reason recorded").strip().splitlines() or ["?"])[0]
+            run_dir = out_dir / str(rows[0].get("run_dir", ""))
+            lines.append(f"{variant} seed {seed}: {reason} (run folder {run_dir}; traceback in error.txt when "
+                         "training or evaluation raised)")
+    return lines
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Composing and validating
 

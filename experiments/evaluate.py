@@ -21,24 +21,31 @@ from omegaconf import OmegaConf
 CONF = Path(__file__).resolve().parent / "conf" / "metrics" / "default.yaml"
 
 
+class UsageError(ValueError):
+    """A bad command line (missing or wrong run_dir, unknown setting): `main` prints it in one line, exits 2."""
+
+
 def parse(argv: list[str]) -> tuple[Path, dict]:
     """`run_dir=RUN` and `metrics.KEY=VALUE` (or `KEY=VALUE`) overrides -> (run folder, metrics overrides)."""
     run_dir, dotlist = None, []
     for arg in argv:
         if "=" not in arg:
-            raise SystemExit(f"argument {arg!r}: expected key=value, e.g. run_dir=outputs/run metrics.n_samples=500")
+            raise UsageError(f"argument {arg!r}: expected key=value, e.g. run_dir=outputs/run metrics.n_samples=500")
         key, value = arg.split("=", 1)
         if key == "run_dir":
             run_dir = Path(value).expanduser().resolve()
         else:
             dotlist.append(f"{key.removeprefix('metrics.')}={value}")
     if run_dir is None:
-        raise SystemExit("missing run_dir=RUN (a folder written by `python -m experiments.train`)")
+        raise UsageError("missing run_dir=RUN (a folder written by `python -m experiments.train`)")
     overrides = OmegaConf.to_container(OmegaConf.from_dotlist(dotlist)) if dotlist else {}
     known = set(OmegaConf.load(CONF))
     unknown = sorted(set(overrides) - known)
     if unknown:
-        raise SystemExit(f"unknown metrics settings {unknown}; known: {', '.join(sorted(known))}")
+        raise UsageError(f"unknown metrics settings {unknown}; known: {', '.join(sorted(known))}")
+    if not (run_dir / "config.yaml").is_file():
+        raise UsageError(f"run_dir={run_dir} holds no config.yaml: expected a folder written by "
+                         "`python -m experiments.train`" + ("" if run_dir.is_dir() else " (the folder does not exist)"))
     return run_dir, overrides
 
 
@@ -56,7 +63,11 @@ def main(argv: list[str] | None = None) -> int:
     if wants_help(argv):
         print(usage(), end="")
         return 0
-    run_dir, overrides = parse(argv)
+    try:
+        run_dir, overrides = parse(argv)
+    except UsageError as error:
+        print(f"experiments.evaluate: {error}", file=sys.stderr)
+        return 2
     from ganblocks.evaluation import evaluate_run
 
     results = evaluate_run(run_dir, overrides or None)

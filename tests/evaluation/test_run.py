@@ -68,12 +68,14 @@ def test_cli_works_from_any_folder(run_dir, tmp_path, monkeypatch, capsys):
 
 
 def test_cli_names_bad_arguments():
-    from experiments.evaluate import parse
+    from experiments.evaluate import UsageError, parse
 
-    with pytest.raises(SystemExit, match="missing run_dir"):
+    with pytest.raises(UsageError, match="missing run_dir"):
         parse(["metrics.n_samples=3"])
-    with pytest.raises(SystemExit, match="unknown metrics settings \\['n_sample'\\]"):
+    with pytest.raises(UsageError, match="unknown metrics settings \\['n_sample'\\]"):
         parse(["run_dir=x", "metrics.n_sample=3"])
+    with pytest.raises(UsageError, match="run_dir=.*/x holds no config.yaml.*does not exist"):
+        parse(["run_dir=x", "metrics.n_samples=3"])
 
 
 def test_config_group_mirrors_the_defaults():
