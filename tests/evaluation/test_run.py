@@ -153,17 +153,19 @@ def test_synthbirds_sanity_with_its_own_evaluator(run_dir):
     evaluator, test = ctx.evaluator(), ctx.dataset(64)
     real = center_crop(test.images, 64).contiguous()
     caps = evaluation_captions(test, None, 0)
-    pool_values, pool_classes = caption_pool(test)
+    pool_values, pool_images = caption_pool(test)
     own = EvalSamples(fake=real[caps.image_index], fake_class_ids=caps.class_ids, fake_values=caps.values,
-                      pool_values=pool_values, pool_class_ids=pool_classes, evaluator=evaluator)
+                      fake_image_ids=caps.image_index, pool_values=pool_values, pool_image_ids=pool_images,
+                      evaluator=evaluator)
     perm = torch.randperm(len(caps), generator=torch.Generator().manual_seed(0))
     other = caps.class_ids[perm] != caps.class_ids
     shuffled = EvalSamples(fake=real[caps.image_index][other], fake_class_ids=caps.class_ids[perm][other],
-                           fake_values=caps.values[perm][other], pool_values=pool_values,
-                           pool_class_ids=pool_classes, evaluator=evaluator)
+                           fake_values=caps.values[perm][other], fake_image_ids=caps.image_index[perm][other],
+                           pool_values=pool_values, pool_image_ids=pool_images, evaluator=evaluator)
     r_own = build("metric", "r_precision")(own)["r_precision"]["value"]
     r_shuffled = build("metric", "r_precision")(shuffled)["r_precision"]["value"]
-    assert r_own > 0.2 and r_shuffled < 0.05
+    # rivals come from every class: with 5 test classes a fifth of them fit the image as well as its own caption
+    assert r_own > 3 * 0.01 and r_shuffled < 0.01
     noise = torch.randint(0, 256, real.shape, dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
     is_real = build("metric", "is")(EvalSamples(fake=real, evaluator=evaluator))["is"]["value"]
     is_noise = build("metric", "is")(EvalSamples(fake=noise, evaluator=evaluator))["is"]["value"]
