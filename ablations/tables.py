@@ -1,8 +1,11 @@
 """Ablation tables: per-run results -> mean +- std over seeds per variant, as Markdown, booktabs LaTeX, CSV.
 
 Input is one row per run (`runs_frame` in ablations.collect builds it): variant, variant_index, seed,
-status, reason, one column per metric, params, images_per_s. A column's direction decides which mean is
-bold: FID, KID and rank are lower-is-better; parameter count is never bold.
+status, reason, one column per metric (and `<metric>:real`, `<metric>:chance` where the evaluation gave
+them), params, images_per_s. A column's direction decides which mean is bold: FID, KID and rank are
+lower-is-better; parameter count is never bold; and nothing is bold unless every variant in the column has
+2+ finished seeds (one seed cannot name a best). The `real` row (real test images through the same
+protocol) is a reference, never bold and never compared.
 """
 
 from __future__ import annotations
@@ -74,6 +77,53 @@ def aggregate(runs: pd.DataFrame, order: Sequence[str] | None = None) -> pd.Data
     return pd.DataFrame(out)
 
 
+REAL_LABEL = "real (test images)"
+
+
+def _per_column(runs: pd.DataFrame, suffix: str) -> dict[str, float]:
+    """Column header -> mean over runs of `<metric><suffix>` (e.g. ':real', ':chance'), where present."""
+    out = {}
+    for col in COLUMNS:
+        key = column_key(col, runs)
+        if key is None or f"{key}{suffix}" not in runs:
+            continue
+        values = pd.to_numeric(runs[f"{key}{suffix}"], errors="coerce").dropna()
+        if len(values):
+            out[col.header] = float(values.mean())
+    return out
+
+
+def real_values(runs: pd.DataFrame) -> dict[str, float]:
+    """Column header -> the real row's value (real test images through the same protocol)."""
+    return _per_column(runs, ":real")
+
+
+def chance_values(runs: pd.DataFrame) -> dict[str, float]:
+    """Column header -> the chance level of a text metric (R-precision, attribute accuracies)."""
+    return _per_column(runs, ":chance")
+
+
+def with_real_row(agg: pd.DataFrame, real: dict[str, float]) -> pd.DataFrame:
+    """`agg` plus a last row `real (test images)` holding `real` (a reference: no seeds, never bold)."""
+    agg = agg.assign(reference=False)
+    if not real:
+        return agg
+    rec: dict = {"variant": REAL_LABEL, "n_runs": 0, "n_ok": 0, "seeds": "", "status": "reference", "reasons": "",
+                 "reference": True}
+    for col in COLUMNS:
+        rec[f"{col.header} mean"] = real.get(col.header, math.nan)
+        rec[f"{col.header} std"] = math.nan
+        rec[f"{col.header} n"] = 0
+    return pd.concat([agg, pd.DataFrame([rec])], ignore_index=True)
+
+
+def bold_allowed(agg: pd.DataFrame, col: Column) -> bool:
+    """A best is named only where every compared variant has 2+ finished seeds in this column."""
+    compared = agg[~agg.get("reference", pd.Series(False, index=agg.index)).astype(bool)]
+    counts = [int(n) for n, m in zip(compared[f"{col.header} n"], compared[f"{col.header} mean"]) if math.isfinite(m)]
+    return bool(counts) and min(counts) >= 2
+
+
 def shown_columns(agg: pd.DataFrame) -> list[Column]:
     """Required columns, plus optional ones that have a value."""
     return [c for c in COLUMNS if c.required or agg[f"{c.header} n"].sum() > 0]
@@ -95,12 +145,13 @@ def _params(v: float) -> str:
 
 
 def cells(agg: pd.DataFrame, latex: bool = False) -> tuple[list[str], list[list[str]]]:
-    """Headers and formatted cells (best per column in bold) for Markdown or LaTeX."""
+    """Headers and formatted cells (best per column in bold, see `bold_allowed`) for Markdown or LaTeX."""
     cols = shown_columns(agg)
     pm = r" $\pm$ " if latex else " ± "
     arrows = {"higher": r" $\uparrow$" if latex else " ↑", "lower": r" $\downarrow$" if latex else " ↓", None: ""}
     headers = ["Variant"] + [c.header + arrows[c.better] for c in cols] + ["Runs"]
     body = [[latex_escape(v) if latex else v for v in agg["variant"]]]
+    ref = [bool(r) for r in agg["reference"]] if "reference" in agg else [False] * len(agg)
     for c in cols:
         means = [float(x) for x in agg[f"{c.header} mean"]]
         stds = [float(x) for x in agg[f"{c.header} std"]]
@@ -113,15 +164,16 @@ def cells(agg: pd.DataFrame, latex: bool = False) -> tuple[list[str], list[list[
                 texts.append(_params(m))
             else:
                 texts.append(f"{m:.{dec}f}" + (f"{pm}{s:.{dec}f}" if math.isfinite(s) else ""))
-        finite = [round(m, dec) for m in means if math.isfinite(m)]
-        if c.better and len(set(finite)) > 1:  # a column where every variant ties has no best
+        finite = [round(m, dec) for m, r in zip(means, ref) if math.isfinite(m) and not r]
+        if c.better and len(set(finite)) > 1 and bold_allowed(agg, c):  # all tie, or one seed: no best
             best = max(finite) if c.better == "higher" else min(finite)
             texts = [
-                (rf"\textbf{{{t}}}" if latex else f"**{t}**") if math.isfinite(m) and round(m, dec) == best else t
-                for t, m in zip(texts, means)
+                (rf"\textbf{{{t}}}" if latex else f"**{t}**") if math.isfinite(m) and round(m, dec) == best and not r
+                else t for t, m, r in zip(texts, means, ref)
             ]
         body.append(texts)
-    runs = [f"{ok}/{n}" + ("" if st == "ok" else f" ({st})") for ok, n, st in zip(agg["n_ok"], agg["n_runs"], agg["status"])]
+    runs = ["reference" if r else f"{ok}/{n}" + ("" if st == "ok" else f" ({st})")
+            for ok, n, st, r in zip(agg["n_ok"], agg["n_runs"], agg["status"], ref)]
     body.append([latex_escape(r) if latex else r for r in runs])
     rows = [list(r) for r in zip(*body)]
     return headers, rows
