@@ -56,7 +56,7 @@ def parse(argv: list[str]) -> tuple[Path, dict]:
     return run_dir, merged
 
 
-def describe(name: str, rec: dict) -> str:
+def describe(rec: dict) -> str:
     """One line: value +- error (over what), n, the real row and the chance level where there are."""
     over = f" s.e. over {rec['splits']} {rec['std_over']}" if rec.get("std_over") == "captions" else \
         f" std over {rec['splits']} {rec.get('std_over', 'splits')}"
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     refused = about.get("refused") or {}
     width = max([len(k) for k in results] + [len(k) for k in refused] + [1])
     for name, rec in results.items():
-        print(f"{name:<{width}}  {describe(name, rec)}")
+        print(f"{name:<{width}}  {describe(rec)}")
     for name, reason in refused.items():
         print(f"{name:<{width}}  refused: {reason}")
     real_refused = (about.get("real_reference") or {}).get("refused") or {}
