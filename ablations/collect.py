@@ -56,6 +56,9 @@ def runs_frame(out_dir: Path) -> pd.DataFrame:
                 rec[f"{row['metric']}:n_samples"] = row.get("n_samples")
                 rec[f"{row['metric']}:evaluator"] = row.get("evaluator")
                 rec[f"{row['metric']}:splits"] = row.get("splits")
+                extra = row.get("extra") or {}
+                rec[f"{row['metric']}:real"] = extra.get("real")  # the real row under the same protocol
+                rec[f"{row['metric']}:chance"] = extra.get("chance")  # text metrics' chance level
         records.append(rec)
     frame = pd.DataFrame(records)
     if not frame.empty:
@@ -101,8 +104,25 @@ def add_rank_proxy(frame: pd.DataFrame, out_dir: Path, rank_fn: RankFn | str | N
     return frame
 
 
+SMOKE_NOTE = ("Smoke profile: this table checks that the pipeline runs end to end (tiny models, a few dozen "
+              "steps); it carries no result.")
+
+
+def references(frame: pd.DataFrame) -> str:
+    """The caption's sentences on the `real` row and on each text metric's chance level."""
+    real = tables.real_values(frame)
+    chance = tables.chance_values(frame)
+    text = ("Row 'real (test images)': real test images through the same protocol (IS, R-precision, attributes, "
+            "pixelation of one real half with own captions; FID and KID of that half against the other; diversity "
+            "within a class). " if real else "No real row: the evaluation gave no real reference. ")
+    if chance:
+        text += "Chance: " + ", ".join(f"{h} {v:.3f}" for h, v in chance.items()) + ". "
+    return text
+
+
 def caption(frame: pd.DataFrame, manifest: dict) -> str:
-    """Names the grid, profile, seeds, evaluator(s), sample counts per metric and the source commit."""
+    """Names the grid, profile, seeds, evaluator(s), sample counts per metric, the real row, chance levels and
+    the source commit; a smoke-profile table says first that it checks the pipeline and carries no result."""
 
     def uniq(column: str) -> str:
         vals = sorted({str(v) for v in frame[column].dropna()}, key=lambda v: (len(v), v)) if column in frame else []
@@ -122,10 +142,11 @@ def caption(frame: pd.DataFrame, manifest: dict) -> str:
     profile = ", ".join(sorted({str(p) for p in frame.get("profile", pd.Series(dtype=str)).dropna()})) or manifest.get("profile", "?")
     shas = ", ".join(sorted({str(s) for s in frame.get("git_sha", pd.Series(dtype=str)).dropna()})) or "unknown"
     return (
-        f"Ablation grid {manifest.get('grid', '?')} (profile {profile}): mean ± std over seeds {seeds} "
+        (SMOKE_NOTE + " " if "smoke" in profile.split(", ") else "")
+        + f"Ablation grid {manifest.get('grid', '?')} (profile {profile}): mean ± std over seeds {seeds} "
         f"(std needs 2+ finished seeds). Evaluator: {', '.join(evaluators) or 'n/a'}. Generated images per "
-        f"metric: {', '.join(counts) or 'n/a'}. Rank: cross-run rank proxy per seed (mean per-caption rank of "
-        f"text agreement and realism judged by the evaluator). ↑/↓: higher/lower is better. "
+        f"metric: {', '.join(counts) or 'n/a'}. {references(frame)}Rank: cross-run rank proxy per seed (mean "
+        f"per-caption rank of text agreement and realism judged by the evaluator). ↑/↓: higher/lower is better. "
         f"Code {shas}."
     )
 
@@ -205,12 +226,13 @@ def collect(
     frame = add_rank_proxy(frame, out_dir, rank_fn or manifest.get("rank_fn"), log)
     agg = tables.aggregate(frame, manifest.get("variants"))
     note, marks, paths = write_statistics(frame, agg, manifest, out_dir, interval, log)
+    shown = tables.with_real_row(agg, tables.real_values(frame))
     text = caption(frame, manifest) + " " + note
     label = f"tab:{manifest.get('grid', 'ablation')}"
     paths.update({name: out_dir / name for name in ("table.md", "table.tex", "table.csv", "runs.csv")})
-    atomic_write_text(paths["table.md"], tables.to_markdown(agg, text, marks))
-    atomic_write_text(paths["table.tex"], tables.to_latex(agg, text, label=label, marks=marks))
-    atomic_write_text(paths["table.csv"], tables.to_csv(agg))
+    atomic_write_text(paths["table.md"], tables.to_markdown(shown, text, marks))
+    atomic_write_text(paths["table.tex"], tables.to_latex(shown, text, label=label, marks=marks))
+    atomic_write_text(paths["table.csv"], tables.to_csv(shown))
     atomic_write_text(paths["runs.csv"], frame.to_csv(index=False, float_format="%.6g"))
     if plots:
         from ablations import plots as plotting

@@ -69,10 +69,13 @@ def caption_subset(dataset: Any, image_index: Tensor, caption_index: Tensor) -> 
 
 
 def caption_pool(dataset: Any) -> tuple[Tensor, Tensor]:
-    """Every caption of `dataset` as (values (P, A), class_ids (P,)): where R-precision draws mismatches."""
+    """Every caption of `dataset` as (values (P, A), image_ids (P,)): where R-precision draws mismatches.
+
+    `image_ids` is the dataset row each caption describes (an image's own captions are never its rivals).
+    """
     named = [d for per_image in dataset.caption_attributes for d in per_image]
-    n_caps = len(dataset.caption_attributes[0])
-    return caption_values(named, len(dataset.attribute_spec)), dataset.class_ids.repeat_interleave(n_caps)
+    counts = torch.tensor([len(per_image) for per_image in dataset.caption_attributes])
+    return caption_values(named, len(dataset.attribute_spec)), torch.arange(len(counts)).repeat_interleave(counts)
 
 
 @torch.no_grad()

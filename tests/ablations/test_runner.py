@@ -56,19 +56,32 @@ def test_grid_writes_rows_and_tables(tmp_path):
     header = [ln for ln in md.splitlines() if ln.startswith("| Variant")][0]
     for col in REQUIRED:
         assert col in header, col
-    assert set(table_rows(out / "table.md")) == {"none", "gaussian", "mixture"}
+    assert set(table_rows(out / "table.md")) == {"none", "gaussian", "mixture", "real (test images)"}
     assert "fake-judge" in md and "64" in md and "smoke" in md and "[0, 1]" in md
     marked = [ln.split(",") for ln in (out / "table_diff.csv").read_text().splitlines()[1:]]
     assert len(marked) == 2 * 9  # gaussian and mixture against the baseline none, on each directed column
     better = sum(m[-1] == "better" for m in marked)
     assert md.count("**") == 2 * (1 + better)  # "**Table.**" and one bold cell per significant improvement
     assert "findings.md" in {p.name for p in out.iterdir()} and "none" in (out / "findings.md").read_text()
+    real = table_rows(out / "table.md")["real (test images)"]
+    assert "| 6.00 |" in real and "| 240.0 |" in real and "reference" in real and "**" not in real
+    assert "Chance: R-precision 0.010, Coarse attr. 0.250, Fine attr. 0.500" in md
+    assert md.startswith("**Table.** Smoke profile: this table checks that the pipeline runs end to end")
     tex = (out / "table.tex").read_text()
     assert "\\toprule" in tex and "\\midrule" in tex and "\\bottomrule" in tex and "$\\pm$" in tex
     csv = (out / "table.csv").read_text().splitlines()
-    assert len(csv) == 4 and "IS mean" in csv[0]
+    assert len(csv) == 5 and "IS mean" in csv[0] and csv[-1].startswith("real (test images),")
     assert (out / "plots" / "metric_is.png").exists() and (out / "plots" / "curve_loss_d.png").exists()
     assert "Rank" in header and table_rows(out / "table.md")["none"].count("±") >= 7
+
+
+def test_one_seed_names_no_best(tmp_path):
+    out = grid(tmp_path / "g", seeds=1)
+    md = (out / "table.md").read_text()
+    body = [ln for ln in md.splitlines() if ln.startswith("| ")]
+    assert not any("**" in ln for ln in body)  # one seed cannot name a best
+    assert "Fewer than 2 seeds per variant" in md and "nothing is bold" in md
+    assert "\\textbf" not in (out / "table.tex").read_text()
 
 
 def test_mean_and_std_over_seeds(tmp_path):
@@ -220,7 +233,7 @@ def test_joblib_launcher_runs_two_jobs(tmp_path):
     cli.launch(runner, [], [], log=lambda s: None, **SEAMS)
     rows = read_jsonl(out / RESULTS)
     assert {(r["variant"], r["status"]) for r in rows} == {("none", "ok"), ("gaussian", "ok")}
-    assert set(table_rows(out / "table.md")) == {"none", "gaussian"}
+    assert set(table_rows(out / "table.md")) == {"none", "gaussian", "real (test images)"}
     assert sorted(p.name for p in (out / "hydra").iterdir())  # Hydra's sweep folder lives in out_dir
 
 

@@ -75,7 +75,7 @@ def test_unknown_profile_lists_the_profiles():
     ("metrics.names=[is,fdi]", r"unknown metric 'fdi' \(from metrics.names\[1\]\).*did you mean 'fid'"),
     ("train.progress=maybe", r"train.progress='maybe'; expected true or false"),
     ("+metrics.options.is.splitz=3", r"metrics.options.is.splitz: metric 'is' takes no keyword 'splitz'; it takes: "
-                                     r"splits, min_per_split; did you mean splits\?"),
+                                     r"splits, min_per_split, classifier_size; did you mean splits\?"),
     ("+metrics.options.fdi.x=1", r"unknown metric 'fdi' \(from metrics.options key 'fdi'\)"),
     ("+pipeline.stages.0.imsze=3", r"unknown config key 'pipeline.stages\[0\].imsze'; keys under "
                                    r"'pipeline.stages\[0\]': name, .*did you mean pipeline.stages\[0\].imsize\?"),
