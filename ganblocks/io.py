@@ -228,3 +228,52 @@ def stable_hash(obj: Any, length: int = 16) -> str:
     """A short hex digest of a JSON-serialisable object, stable across processes and machines."""
     blob = json.dumps(obj, sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:length]
+
+
+# -- reading torch files without running code -------------------------------------------------------------
+class UnsafeFileError(ValueError):
+    """A torch file holds Python objects beyond tensors and plain containers: loading it could run code."""
+
+
+class CorruptFileError(ValueError):
+    """A torch file is empty, truncated or otherwise unreadable."""
+
+
+def load_torch_bytes(data: bytes, path: str | os.PathLike, map_location: Any = "cpu") -> Any:
+    """`torch.load(weights_only=True)` of a file's bytes; errors name `path`.
+
+    Only tensors, dicts, lists, tuples, str, int, float, bool and None are accepted: nothing in the file
+    can name a Python callable to run, so a crafted file cannot execute code here.
+
+    Raises:
+        UnsafeFileError: the file names Python objects (a pickle payload, or a file not written by ganblocks).
+        CorruptFileError: the file is empty, truncated or not a torch file.
+    """
+    import pickle
+
+    import torch
+
+    if not data:
+        raise CorruptFileError(f"{path} is empty (0 bytes): a write that never finished, or a full disk")
+    try:
+        return torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as error:
+        first = str(error).strip().splitlines()
+        reason = next((ln for ln in first if "GLOBAL" in ln or "Unsupported" in ln), first[0] if first else "")
+        raise UnsafeFileError(
+            f"refusing to load {path}: it holds Python objects beyond tensors and plain containers ({reason}). "
+            "ganblocks never writes such files, so it was made by something else or crafted; unpickling it "
+            "could run code from it. Use files written by ganblocks, or rebuild this one."
+        ) from None
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError, IndexError) as error:
+        raise CorruptFileError(f"{path} is not a readable torch file ({type(error).__name__}: "
+                               f"{str(error).strip().splitlines()[0] if str(error).strip() else ''}); "
+                               "it is truncated or corrupt") from None
+
+
+def load_torch_file(path: str | os.PathLike, map_location: Any = "cpu") -> Any:
+    """`load_torch_bytes` of the file at `path` (FileNotFoundError names it when missing)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} does not exist")
+    return load_torch_bytes(path.read_bytes(), path, map_location)

@@ -13,7 +13,10 @@ syncs with the host: losses are summed on the device and read every `train.log_e
 runs float32 and is bit-for-bit reproducible, resume included.
 
 Run folder: config.yaml, status.json, log.jsonl, samples/<stage>_<step>.png,
-checkpoints/<stage>/{last,final,diverged}.pt.
+checkpoints/<stage>/{last,previous,final,diverged}.pt (each with a .pt.json size + sha256 sidecar).
+A run folder continues only under a config that computes the same (`runconfig.check_same_config`); a
+resume restores the newest good checkpoint (last.pt, else previous.pt, with a warning) and cuts
+log.jsonl back to its step, so the log holds each (stage, step) once, as an uninterrupted run's.
 """
 
 from __future__ import annotations
@@ -21,9 +24,11 @@ from __future__ import annotations
 import copy
 import inspect
 import io
+import json
 import math
 import os
 import time
+import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,18 +38,21 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
-from ganblocks.io import append_jsonl, atomic_write_bytes, atomic_write_text
+from ganblocks.io import append_jsonl, atomic_write_bytes, atomic_write_text, read_jsonl
 from ganblocks.registry import build
 from ganblocks.training import assemble
-from ganblocks.training.state import (
+from ganblocks.training.checkpoint import (
+    CheckpointError,
     load_checkpoint,
-    read_status,
-    rng_state,
+    load_latest,
+    remove_checkpoint,
+    restore_stage,
     save_checkpoint,
-    seed_everything,
-    set_rng_state,
-    write_status,
+    sidecar,
+    stage_state,
 )
+from ganblocks.training.runconfig import check_same_config
+from ganblocks.training.state import read_status, rng_state, seed_everything, write_status
 from ganblocks.types import Batch, DiscriminatorOutput, GeneratorOutput
 
 
@@ -136,13 +144,22 @@ def train(cfg: DictConfig, run_dir: str | os.PathLike, *, stop_after: int | None
         The content of run_dir/status.json: {"status": "finished" | "diverged" | "running", "reason",
         "step", "stage", "images_per_sec": {stage: float}, "params": {stage: {"G", "D"}}, ...}.
         A "failed" status is written before an exception propagates.
+
+    Raises:
+        ConfigMismatchError: run_dir holds a run made with a config that computes something else (before
+            anything is written; the message names the keys).
+        CheckpointError: a finished run's final.pt, or every checkpoint of a stage to resume, is bad.
+        UnsafeFileError: a checkpoint holds Python objects (a crafted file); it is never unpickled.
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    check_same_config(run_dir, cfg)
     dist = _Distributed.from_env()
     previous = read_status(run_dir)
-    if previous and previous["status"] in ("finished", "diverged"):
-        return previous  # the caller decides what to do with a finished or diverged run
+    if previous and previous["status"] == "finished" and _finals_present(cfg, run_dir):
+        return previous  # the caller decides what to do with a finished run
+    if previous and previous["status"] == "diverged":
+        return previous
     if dist.main:
         atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
         write_status(run_dir, "running", None, pipeline=cfg.pipeline.name, profile=cfg.profile_name)
@@ -163,6 +180,21 @@ def train(cfg: DictConfig, run_dir: str | os.PathLike, *, stop_after: int | None
         raise
     last = cfg.pipeline.stages[-1].name
     return write_status(run_dir, "finished", None, stage=last) if dist.main else read_status(run_dir) or {}
+
+
+def _finals_present(cfg: DictConfig, run_dir: Path) -> bool:
+    """Whether every stage's final.pt is there and good; a missing one means "train it again" (warned)."""
+    for stage_cfg in cfg.pipeline.stages:
+        final = run_dir / "checkpoints" / stage_cfg.name / "final.pt"
+        if not final.is_file():
+            warnings.warn(f"{run_dir} says finished but {final} is missing: training that stage again", RuntimeWarning)
+            return False
+        try:
+            load_checkpoint(final)
+        except CheckpointError as error:
+            raise CheckpointError(f"{run_dir} says finished, but: {error}. Delete {final} and run again to "
+                                  f"retrain stage {stage_cfg.name}, or restore it from a backup.") from None
+    return True
 
 
 def _device(cfg: DictConfig, dist: _Distributed) -> torch.device:
@@ -199,6 +231,7 @@ def _autocast(cfg: DictConfig, device: torch.device):
 def _train_stage(cfg, stage_cfg, index, run_dir, device, dist, steps_left) -> dict | None:
     s = build_stage(cfg, stage_cfg, index, run_dir, device, dist)
     if dist.main:
+        _cut_log(run_dir / "log.jsonl", [st.name for st in cfg.pipeline.stages], s.name, s.step)
         write_status(run_dir, "running", None, stage=s.name, step=s.step,
                      params={**(read_status(run_dir) or {}).get("params", {}), s.name: s.params})
     return _loop(cfg, s, run_dir, run_dir / "checkpoints" / stage_cfg.name, device, dist, steps_left)
@@ -280,13 +313,30 @@ def build_stage(cfg: DictConfig, stage_cfg: DictConfig, index: int, run_dir: str
               total_steps, steps_per_epoch, text_dim, sample_text, sample_noise)
     s.params = {"G": _count(G, trainable=True), "G_total": _count(G), "D": _count(D)}
 
-    # Resume.
-    last = stage_dir / "last.pt"
-    if last.is_file():
-        # Loaded on the CPU: RNG and loader states must stay CPU byte tensors; load_state_dict moves weights
-        # and optimizer moments to where the models live.
-        _restore(s, load_checkpoint(last, map_location="cpu"), dist.rank)
+    # Resume from the newest good checkpoint. Loaded on the CPU: RNG and loader states must stay CPU byte
+    # tensors; load_state_dict moves weights and optimizer moments to where the models live.
+    warn = (lambda message: warnings.warn(message, RuntimeWarning, stacklevel=3)) if dist.main else (lambda m: None)
+    state, _ = load_latest([stage_dir / "last.pt", stage_dir / "previous.pt"], warn, map_location="cpu")
+    if state is not None:
+        restore_stage(s, state, dist.rank)
     return s
+
+
+def _cut_log(path: Path, stages: list[str], stage: str, step: int) -> None:
+    """Keep only log.jsonl records before (`stage`, `step`): earlier stages, and this stage up to `step`.
+
+    A resumed stage starts again from its checkpoint's step, so records written after that step (by the
+    interrupted process) would come twice. Rewritten atomically, and only when something is cut.
+    """
+    if not path.is_file():
+        return
+    order = {name: i for i, name in enumerate(stages)}
+    text = path.read_text()
+    records = read_jsonl(path)
+    keep = [r for r in records if order.get(r.get("stage"), len(stages)) < order[stage]
+            or (r.get("stage") == stage and int(r.get("step", 0)) <= step)]
+    if len(keep) != len(records) or (text and not text.endswith("\n")):
+        atomic_write_text(path, "".join(json.dumps(r, sort_keys=True, default=str) + "\n" for r in keep))
 
 
 def _loop(cfg, s: Stage, run_dir: Path, stage_dir: Path, device, dist, steps_left) -> dict | None:
@@ -349,7 +399,8 @@ def _loop(cfg, s: Stage, run_dir: Path, stage_dir: Path, device, dist, steps_lef
     measured = (s.step - step_start) * batch_images / elapsed if elapsed > 0 and s.step > step_start else None
     _checkpoint(s, stage_dir / "final.pt", dist)
     if dist.main:
-        (stage_dir / "last.pt").unlink(missing_ok=True)
+        remove_checkpoint(stage_dir / "last.pt")
+        remove_checkpoint(stage_dir / "previous.pt")
         speeds = {**(read_status(run_dir) or {}).get("images_per_sec", {})}
         if measured is not None:
             speeds[s.name] = round(measured, 2)
@@ -472,28 +523,24 @@ def _diverged(s: Stage, run_dir: Path, stage_dir: Path, dist) -> dict:
 # Checkpoints, samples
 # ----------------------------------------------------------------------------------------------------------
 def _checkpoint(s: Stage, path: Path, dist, *, every_rank: bool = True) -> None:
-    """Rank 0 writes the stage's state. Under DDP every rank's RNG state goes in too (`rng_per_rank`; a
-    collective, so all ranks call this at the same step), so that after a resume each rank draws its own
-    noise again rather than all of them rank 0's. `every_rank=False` (the diverged state, which ranks may
-    reach at different steps) skips the collective and keeps rank 0's RNG state only."""
+    """Rank 0 writes the stage's state (`checkpoint.stage_state`). Under DDP every rank's RNG state goes in
+    too (`rng_per_rank`; a collective, so all ranks call this at the same step), so that after a resume each
+    rank draws its own noise again rather than all of them rank 0's. `every_rank=False` (the diverged state,
+    which ranks may reach at different steps) skips the collective and keeps rank 0's RNG state only.
+
+    A new `last.pt` first moves the old one (with its sidecar) to `previous.pt`, the fallback when the new
+    one turns out bad; every moment of that sequence leaves files `load_latest` can verify.
+    """
     per_rank = _gather_rng_states(dist) if every_rank else None
     if not dist.main:
         return
-    save_checkpoint(path, {
-        "stage": s.name,
-        "step": s.step,
-        "text_dim": s.text_dim,
-        "generator": s.G.state_dict(),
-        "discriminator": s.D.state_dict(),
-        "ema": s.ema.state_dict() if s.ema is not None else None,
-        "opt_g": s.opt_g.state_dict(),
-        "opt_d": s.opt_d.state_dict(),
-        "sched_g": s.sched_g.state_dict(),
-        "sched_d": s.sched_d.state_dict(),
-        "loader": s.loader.state_dict(),
-        "rng": rng_state(),
-        "rng_per_rank": per_rank,
-    })
+    if path.name == "last.pt" and path.is_file():
+        previous = path.with_name("previous.pt")
+        sidecar(previous).unlink(missing_ok=True)
+        os.replace(path, previous)
+        if sidecar(path).is_file():
+            os.replace(sidecar(path), sidecar(previous))
+    save_checkpoint(path, stage_state(s, per_rank))
 
 
 def _gather_rng_states(dist) -> list[dict] | None:
@@ -505,21 +552,6 @@ def _gather_rng_states(dist) -> list[dict] | None:
     states: list = [None] * dist.world_size
     torch.distributed.all_gather_object(states, rng_state())
     return states
-
-
-def _restore(s: Stage, state: dict, rank: int = 0) -> None:
-    s.G.load_state_dict(state["generator"])
-    s.D.load_state_dict(state["discriminator"])
-    if s.ema is not None and state["ema"] is not None:
-        s.ema.load_state_dict(state["ema"])
-    s.opt_g.load_state_dict(state["opt_g"])
-    s.opt_d.load_state_dict(state["opt_d"])
-    s.sched_g.load_state_dict(state["sched_g"])
-    s.sched_d.load_state_dict(state["sched_d"])
-    s.loader.load_state_dict(state["loader"])  # checks the world size
-    per_rank = state.get("rng_per_rank")
-    set_rng_state(per_rank[rank] if per_rank else state["rng"])
-    s.step = int(state["step"])
 
 
 @torch.no_grad()
