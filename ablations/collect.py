@@ -19,10 +19,10 @@ from typing import Any, Callable
 import pandas as pd
 
 from ganblocks.evaluation.rank import PROTOCOL
-from ganblocks.io import append_jsonl, atomic_write_text, read_jsonl, stable_hash
+from ganblocks.io import UnsafeFileError, append_jsonl, atomic_write_text, read_jsonl, stable_hash
 
 from ablations import tables
-from ablations.runner import LAUNCH, RESULTS, complete_attempts, load_fn
+from ablations.runner import LAUNCH, RESULTS, UntrustedCallableError, complete_attempts, load_fn
 
 RANKS = "rank_proxy.jsonl"
 RankFn = Callable[[dict[str, Path]], dict[str, dict]]
@@ -48,17 +48,23 @@ def runs_frame(out_dir: Path) -> pd.DataFrame:
     return frame
 
 
-def add_rank_proxy(frame: pd.DataFrame, out_dir: Path, rank_fn: RankFn | str | None, log: Callable[[str], None]) -> pd.DataFrame:
+def add_rank_proxy(frame: pd.DataFrame, out_dir: Path, rank_fn: RankFn | str | None, log: Callable[[str], None],
+                   source: Path | None = None) -> pd.DataFrame:
     """Add a `rank_proxy` column: per seed, the finished runs ranked against each other (lower is better).
 
     `rank_fn({variant: run_dir}) -> {variant: {"value": mean rank, ...}}`; default
     `ganblocks.evaluation:rank_proxy`. Results are cached in DIR/rank_proxy.jsonl by the ranked attempts and
     `ganblocks.evaluation.rank.PROTOCOL`, so a change in how the proxy scores images recomputes it.
+    `source`: the file `rank_fn` was read from (launch.json), if it was: see `runner.load_fn`.
+
+    Raises:
+        UntrustedCallableError: `rank_fn` came from `source` and was not allowed.
+        UnsafeFileError: a run's checkpoint holds Python objects (never unpickled; never skipped quietly).
     """
     if frame.empty or "rank_proxy" in frame.columns and frame["rank_proxy"].notna().all():
         return frame
     try:
-        fn = load_fn(rank_fn, "rank_fn")
+        fn = load_fn(rank_fn, "rank_fn", source=source)
     except ImportError as err:
         log(f"rank proxy skipped: {err}")
         return frame
@@ -74,6 +80,8 @@ def add_rank_proxy(frame: pd.DataFrame, out_dir: Path, rank_fn: RankFn | str | N
             run_dirs = {r.variant: Path(out_dir) / r.run_dir for r in sub.itertuples()}
             try:
                 ranks = fn(run_dirs)
+            except UnsafeFileError:
+                raise
             except Exception as err:  # noqa: BLE001 - a table without ranks beats no table
                 log(f"rank proxy for seed {seed} failed: {type(err).__name__}: {err}")
                 continue
@@ -123,8 +131,15 @@ def collect(
 ) -> dict[str, Path]:
     """Build DIR/table.md, table.tex, table.csv (+ runs.csv, plots/, samples/) from DIR/results.jsonl.
 
+    `rank_fn`: a callable or "module:function" given by the caller; without one, the name launch.json
+    holds is used only when it is the default or allowed by $GANBLOCKS_TRUSTED_FNS.
+
     Returns:
         name -> path of everything written.
+
+    Raises:
+        UntrustedCallableError: launch.json names a rank_fn the user did not allow.
+        UnsafeFileError: a run's checkpoint holds Python objects (a crafted file); nothing is unpickled.
     """
     out_dir = Path(out_dir)
     if not (out_dir / RESULTS).exists():
@@ -133,7 +148,8 @@ def collect(
     frame = runs_frame(out_dir)
     if frame.empty:
         raise ValueError(f"{out_dir / RESULTS} holds no complete run yet")
-    frame = add_rank_proxy(frame, out_dir, rank_fn or manifest.get("rank_fn"), log)
+    source = None if rank_fn is not None else out_dir / LAUNCH
+    frame = add_rank_proxy(frame, out_dir, rank_fn or manifest.get("rank_fn"), log, source=source)
     agg = tables.aggregate(frame, manifest.get("variants"))
     text = caption(frame, manifest)
     paths = {name: out_dir / name for name in ("table.md", "table.tex", "table.csv", "runs.csv")}
@@ -153,21 +169,27 @@ def collect(
 
         try:
             paths.update(sampling.sample_grids(frame, out_dir, manifest.get("variants")))
+        except UnsafeFileError:
+            raise
         except Exception as err:  # noqa: BLE001
             log(f"samples skipped: {type(err).__name__}: {err}")
     return paths
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m ablations.collect out_dir=DIR [plots=false] [samples=false]`."""
+    """`python -m ablations.collect out_dir=DIR [plots=false] [samples=false] [rank_fn=module:function]`."""
     args = dict(a.split("=", 1) for a in (sys.argv[1:] if argv is None else argv) if "=" in a)
-    unknown = set(args) - {"out_dir", "plots", "samples"}
+    unknown = set(args) - {"out_dir", "plots", "samples", "rank_fn"}
     if "out_dir" not in args or unknown:
-        print("usage: python -m ablations.collect out_dir=DIR [plots=true|false] [samples=true|false]"
-              + (f"; unknown keys: {sorted(unknown)}" if unknown else ""), file=sys.stderr)
+        print("usage: python -m ablations.collect out_dir=DIR [plots=true|false] [samples=true|false] "
+              "[rank_fn=module:function]" + (f"; unknown keys: {sorted(unknown)}" if unknown else ""), file=sys.stderr)
         return 2
     flag = lambda k: args.get(k, "true").lower() not in ("false", "0", "no")  # noqa: E731
-    paths = collect(args["out_dir"], plots=flag("plots"), samples=flag("samples"))
+    try:
+        paths = collect(args["out_dir"], rank_fn=args.get("rank_fn"), plots=flag("plots"), samples=flag("samples"))
+    except (UntrustedCallableError, UnsafeFileError) as error:
+        print(f"ablations.collect: {error}", file=sys.stderr)
+        return 1
     print(paths["table.md"].read_text())
     print(f"table: {paths['table.md']}")
     return 0

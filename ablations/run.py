@@ -31,6 +31,7 @@ from ablations.runner import (
     prepare,
     repair_results,
     run_grid,
+    trusted_env,
     write_manifest,
 )
 from ganblocks.io import read_jsonl
@@ -112,7 +113,7 @@ def launch(
                 cmd.append(f"hydra.launcher.n_jobs={int(runner.get('jobs', max(gpus, 1)))}")
             cmd += hydra
             log("launching: " + " ".join(cmd))
-            proc = subprocess.run(cmd)
+            proc = subprocess.run(cmd, env=trusted_env(settings))  # the jobs may load the seams given here
             if proc.returncode != 0:
                 log(f"launcher exited with {proc.returncode}; collecting what finished (rerun to resume the rest)")
         from ablations.collect import collect

@@ -15,7 +15,9 @@ Never losing results rests on three things:
 
 Seams for tests and other engines: `run_grid` and `run_spec` take `compose_fn`, `train_fn` and
 `evaluate_fn` (callables, or "module:function" strings so that launcher jobs in other processes can load
-them), defaulting to the real ones.
+them), defaulting to the real ones. A name read from a file in an output folder (launch.json) is code
+chosen by whoever wrote that folder: it is loaded only when it is the default, or the user allowed it
+($GANBLOCKS_TRUSTED_FNS, which the launcher sets for its own jobs from the names it was given).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from ganblocks.io import append_jsonl, atomic_write_json, atomic_write_text, rea
 from ablations.grids import GridError, RunSpec, expand, load_grid, parse_only
 from ablations.lock import DirLock
 
+TRUSTED_FNS_ENV = "GANBLOCKS_TRUSTED_FNS"  # comma-separated "module:function" names the user allows
 RESULTS = "results.jsonl"
 LAUNCH = "launch.json"
 FINAL_STATUSES = ("ok", "diverged")  # a run in one of these is never run again
@@ -113,11 +116,42 @@ def fn_name(fn: Callable | str | None) -> str | None:
     return f"{fn.__module__}:{qual}"
 
 
-def load_fn(fn: Callable | str | None, role: str) -> Callable:
-    """A callable, or one named "module:function" (None = the real one for `role`)."""
+class UntrustedCallableError(GridError):
+    """A file in an output folder names code to run that the user did not allow."""
+
+
+def trusted_fns() -> set[str]:
+    """The "module:function" names the user allowed through $GANBLOCKS_TRUSTED_FNS."""
+    return {n.strip() for n in os.environ.get(TRUSTED_FNS_ENV, "").split(",") if n.strip()}
+
+
+def trusted_env(settings: "Settings") -> dict[str, str]:
+    """os.environ plus the settings' own seam names in $GANBLOCKS_TRUSTED_FNS (for the launcher's jobs,
+    which read those names back from launch.json)."""
+    names = trusted_fns() | {n for n in (fn_name(getattr(settings, role)) for role in _DEFAULTS) if n}
+    return {**os.environ, TRUSTED_FNS_ENV: ",".join(sorted(names))}
+
+
+def load_fn(fn: Callable | str | None, role: str, *, source: str | os.PathLike | None = None) -> Callable:
+    """A callable, or one named "module:function" (None = the real one for `role`).
+
+    Args:
+        source: the file `fn` was read from, when it was read from one (launch.json). Such a name is
+            imported only when it is `role`'s default or listed in $GANBLOCKS_TRUSTED_FNS.
+
+    Raises:
+        UntrustedCallableError: `fn` came from `source` and is neither the default nor allowed.
+        ImportError: the name cannot be imported.
+    """
     if callable(fn):
         return fn
     spec = fn or _DEFAULTS[role]
+    if source is not None and spec != _DEFAULTS[role] and spec not in trusted_fns():
+        raise UntrustedCallableError(
+            f"{source} names {role}={spec!r}: a file in an output folder cannot choose code to run. Pass it "
+            f"yourself ({role}= as an argument or on the command line), or allow it with "
+            f"{TRUSTED_FNS_ENV}={spec}; the default is {_DEFAULTS[role]!r}."
+        )
     module, _, name = spec.partition(":")
     try:
         return getattr(importlib.import_module(module), name)

@@ -40,8 +40,14 @@ def parse(argv: list[str]) -> tuple[Path, dict]:
 def main(argv: list[str] | None = None) -> int:
     run_dir, overrides = parse(sys.argv[1:] if argv is None else argv)
     from ganblocks.evaluation import evaluate_run
+    from ganblocks.io import UnsafeFileError
+    from ganblocks.training.checkpoint import CheckpointError
 
-    results = evaluate_run(run_dir, overrides or None)
+    try:
+        results = evaluate_run(run_dir, overrides or None)
+    except (UnsafeFileError, CheckpointError) as error:  # a crafted or broken checkpoint, named
+        print(f"experiments.evaluate: {error}", file=sys.stderr)
+        return 1
     width = max(len(k) for k in results)
     for name, rec in results.items():
         print(f"{name:<{width}}  {rec['value']:.4f} +- {rec['std']:.4f}  (n={rec['n_samples']}, "

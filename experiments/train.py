@@ -3,8 +3,9 @@
     python -m experiments.train profile=smoke model.conditioning=mixture loss.name=hinge seed=1
 
 Writes the run folder `run_dir` (default outputs/<date>/<time>): config.yaml, status.json, log.jsonl,
-samples/, checkpoints/. Running it again with the same `run_dir` resumes. Exit code 0 when finished,
-3 when the run diverged, 2 for an invalid config.
+samples/, checkpoints/. Running it again with the same `run_dir` resumes (refused, exit 2, when the
+config differs in a key that changes the result). Exit code 0 when finished, 3 when the run diverged,
+2 for an invalid config, 1 for a bad or unsafe checkpoint file or a full disk (one line naming the file).
 """
 
 from __future__ import annotations
@@ -27,10 +28,20 @@ def main(hydra_cfg: DictConfig) -> int:
     except ConfigError as error:
         print(f"experiments.train: {error}", file=sys.stderr)
         sys.exit(2)
+    from ganblocks.io import NoSpaceError, UnsafeFileError
     from ganblocks.training import train
+    from ganblocks.training.checkpoint import CheckpointError
+    from ganblocks.training.runconfig import ConfigMismatchError
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    status = train(cfg, run_dir)
+    try:
+        status = train(cfg, run_dir)
+    except ConfigMismatchError as error:
+        print(f"experiments.train: {error}", file=sys.stderr)
+        sys.exit(2)
+    except (CheckpointError, UnsafeFileError, NoSpaceError) as error:
+        print(f"experiments.train: {error}", file=sys.stderr)
+        sys.exit(1)
     print(f"{status['status']}: {run_dir} (status.json, log.jsonl, samples/, checkpoints/)"
           + (f" -- {status['reason']}" if status.get("reason") else ""))
     if status["status"] == "diverged":

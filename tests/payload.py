@@ -30,3 +30,14 @@ def payload_is_live(tmp: Path) -> bool:
     marker = tmp / "control-marker"
     torch.load(write_crafted_checkpoint(tmp / "control.pt", marker), weights_only=False)
     return marker.read_text() == "code ran"
+
+
+MARKER_ENV = "GANBLOCKS_TEST_MARKER"
+
+
+def touch_marker(*args, **kwargs):
+    """A "module:function" seam that writes the file named by $GANBLOCKS_TEST_MARKER when called."""
+    import os
+
+    pathlib.Path(os.environ[MARKER_ENV]).write_text("code ran")
+    return {}

@@ -201,7 +201,9 @@ def test_collector_rebuilds_tables_from_results(tmp_path, capsys):
         (out / name).unlink()
     from ablations.collect import main
 
-    assert main([f"out_dir={out}", "plots=false", "samples=false"]) == 0
+    # launch.json names the fake rank_fn; a name read from the folder is not imported unless the user gives it
+    assert main([f"out_dir={out}", "plots=false", "samples=false"]) == 1
+    assert main([f"out_dir={out}", "plots=false", "samples=false", f"rank_fn={SEAMS['rank_fn']}"]) == 0
     assert (out / "table.csv").read_text() == before
     assert f"table: {out / 'table.md'}" in capsys.readouterr().out
     with pytest.raises(FileNotFoundError, match="no results.jsonl"):
