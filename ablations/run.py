@@ -92,7 +92,7 @@ def launch(
     specs, cfgs = prepare(settings)
     out_dir = settings.out_dir.resolve()
     with DirLock(out_dir):
-        check_previous(specs, cfgs, out_dir)
+        check_previous(specs, cfgs, out_dir, settings)
         repair_results(out_dir)
         write_manifest(settings, specs)
         done = complete_attempts(read_jsonl(out_dir / RESULTS))

@@ -250,19 +250,53 @@ def compose_all(specs: Sequence[RunSpec], compose_fn: ComposeFn) -> list[Any]:
     return cfgs
 
 
-def check_previous(specs: Sequence[RunSpec], cfgs: Sequence[Any], out_dir: Path) -> None:
-    """Refuse an out_dir whose recorded runs were made with another config for the same (variant, seed)."""
-    latest = complete_attempts(read_jsonl(Path(out_dir) / RESULTS))
+def check_previous(specs: Sequence[RunSpec], cfgs: Sequence[Any], out_dir: Path, settings: Settings | None = None) -> None:
+    """Refuse an out_dir that would mix runs of different configs, before anything is trained.
+
+    Three places can hold an earlier config: the recorded rows of a (variant, seed) of this invocation
+    (their `config_key`), its run folder's config.yaml (a run interrupted before any row; `train` would
+    refuse it too, but only after the runs before it), and the rows of runs this invocation does not
+    touch (another `only=` or fewer seeds; composed again from `settings` with the current overrides),
+    which would land in the same table. Differences are named key by key where the run folder has its
+    config.yaml (keys that never change a result, `NON_COMPUTING_KEYS`, are ignored there).
+
+    Raises:
+        GridError: lists every clashing run with what differs, and how to start afresh.
+    """
+    from ganblocks.training.runconfig import config_differences, stored_config
+
+    out_dir = Path(out_dir)
+    latest = complete_attempts(read_jsonl(out_dir / RESULTS))
+    pairs = list(zip(specs, cfgs)) + _recorded_elsewhere(specs, latest, settings)
     clashes = []
-    for spec, cfg in zip(specs, cfgs):
+    for spec, cfg in pairs:
         rows = latest.get((spec.variant, spec.seed))
-        if rows and rows[0].get("config_key") != config_key(cfg):
-            clashes.append(f"{spec.variant}/seed{spec.seed} (recorded with overrides {rows[0].get('overrides')})")
+        run_dir = out_dir / rows[0]["run_dir"] if rows and rows[0].get("run_dir") else Path(spec.run_dir)
+        old = stored_config(run_dir) if run_dir.is_dir() else None
+        keys = config_differences(old, cfg) if old is not None else []
+        if old is not None and not keys and rows and rows[0].get("config_key") != config_key(cfg):
+            keys = config_differences(old, cfg, ignore=VOLATILE_KEYS)  # e.g. metrics: they made the rows
+        if rows and rows[0].get("config_key") != config_key(cfg) or keys:
+            what = "; ".join(keys) if keys else f"recorded with overrides {rows[0].get('overrides')}"
+            clashes.append(f"{spec.variant}/seed{spec.seed} ({what})")
     if clashes:
         raise GridError(
-            f"{out_dir} already holds results made with a different config for: {'; '.join(clashes)}. "
-            f"Give another out_dir=, or remove that folder to start again."
+            f"{out_dir} already holds runs made with a different config (stored -> given): {'; '.join(clashes)}. "
+            f"One table would mix them. Give another out_dir=, or remove that folder to start again."
         )
+
+
+def _recorded_elsewhere(specs: Sequence[RunSpec], latest: dict, settings: Settings | None) -> list[tuple[RunSpec, Any]]:
+    """(spec, config now) of every recorded (variant, seed) that `specs` leave out, composed as this
+    invocation would compose it (variants no longer in the grid are skipped)."""
+    chosen = {(s.variant, s.seed) for s in specs}
+    extra = {key for key in latest if key not in chosen}
+    if not extra or settings is None:
+        return []
+    grid = load_grid(settings.grid)
+    every = expand(grid, settings.out_dir, settings.profile, max(seed for _, seed in extra) + 1, None, settings.overrides)
+    pick = [s for s in every if (s.variant, s.seed) in extra]
+    return list(zip(pick, compose_all(pick, load_fn(settings.compose_fn, "compose_fn"))))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -445,7 +479,7 @@ def run_grid(
     settings = make_settings(grid, profile, seeds, out_dir, only, overrides, compose_fn, train_fn, evaluate_fn, rank_fn)
     specs, cfgs = prepare(settings)
     with DirLock(settings.out_dir):
-        check_previous(specs, cfgs, settings.out_dir)
+        check_previous(specs, cfgs, settings.out_dir, settings)
         repair_results(settings.out_dir)
         write_manifest(settings, specs)
         execute(specs, cfgs, settings, log=log)
