@@ -10,28 +10,38 @@ file that does not match its sidecar, or that torch cannot read, is `CheckpointE
 the loop then falls back to the previous checkpoint (`last.pt` -> `previous.pt`) with a warning.
 
 Stage-level: `stage_state(stage, rng_per_rank)` is what the loop saves, `restore_stage` puts it back.
+Run-level: `finals_present` (a finished run's final.pt files are all good), `cut_log` (log.jsonl back to a
+resumed step), `load_generator` (a run's final generator).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import torch
+from omegaconf import DictConfig, OmegaConf
+from torch import nn
 
 from ganblocks.io import (
     CorruptFileError,
     UnsafeFileError,
     atomic_torch_save,
     atomic_write_json,
+    atomic_write_text,
     load_torch_bytes,
+    read_jsonl,
 )
+from ganblocks.training import assemble
 from ganblocks.training.state import rng_state, set_rng_state
 
 __all__ = ["CheckpointError", "UnsafeFileError", "save_checkpoint", "load_checkpoint", "load_latest",
-           "remove_checkpoint", "sidecar", "stage_state", "restore_stage"]
+           "remove_checkpoint", "sidecar", "stage_state", "restore_stage", "finals_present", "cut_log",
+           "load_generator"]
 
 
 class CheckpointError(RuntimeError):
@@ -168,3 +178,74 @@ def restore_stage(s: Any, state: dict[str, Any], rank: int = 0) -> None:
     s.step = int(state["step"])
     device = next(s.G.parameters()).device
     s.sums = {k: v.to(device) for k, v in (state.get("log_sums") or {}).items()} if rank == 0 else {}
+
+
+# ----------------------------------------------------------------------------------------------------------
+# A run folder: finished stages, the log on resume
+# ----------------------------------------------------------------------------------------------------------
+def finals_present(cfg: DictConfig, run_dir: Path) -> bool:
+    """Whether every stage's final.pt is there and good; a missing one means "train it again" (warned)."""
+    for stage_cfg in cfg.pipeline.stages:
+        final = run_dir / "checkpoints" / stage_cfg.name / "final.pt"
+        if not final.is_file():
+            warnings.warn(f"{run_dir} says finished but {final} is missing: training that stage again", RuntimeWarning)
+            return False
+        try:
+            load_checkpoint(final)
+        except CheckpointError as error:
+            raise CheckpointError(f"{run_dir} says finished, but: {error}. Delete {final} and run again to "
+                                  f"retrain stage {stage_cfg.name}, or restore it from a backup.") from None
+    return True
+
+
+def cut_log(path: Path, stages: list[str], stage: str, step: int) -> None:
+    """Keep only log.jsonl records before (`stage`, `step`): earlier stages, and this stage up to `step`.
+
+    A resumed stage starts again from its checkpoint's step, so records written after that step (by the
+    interrupted process) would come twice. Rewritten atomically, and only when something is cut.
+    """
+    if not path.is_file():
+        return
+    order = {name: i for i, name in enumerate(stages)}
+    text = path.read_text()
+    records = read_jsonl(path)
+    keep = [r for r in records if order.get(r.get("stage"), len(stages)) < order[stage]
+            or (r.get("stage") == stage and int(r.get("step", 0)) <= step)]
+    if len(keep) != len(records) or (text and not text.endswith("\n")):
+        atomic_write_text(path, "".join(json.dumps(r, sort_keys=True, default=str) + "\n" for r in keep))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Loading a trained generator
+# ----------------------------------------------------------------------------------------------------------
+def load_generator(run_dir: str | os.PathLike, device: str | torch.device = "cpu", *, stage: str | None = None,
+                   ema: bool = True) -> nn.Module:
+    """The final generator of a run (EMA weights when kept and `ema`), in eval mode, frozen.
+
+    Args:
+        run_dir: a run folder written by `train`.
+        device: where to put the generator.
+        stage: which stage's generator (default: the last stage of the run's pipeline).
+        ema: use the EMA weights when the run kept them.
+
+    Returns:
+        The generator (`forward(text (B, D), noise (B, N_z)) -> GeneratorOutput`); a Stage-II generator
+        holds its Stage-I.
+    """
+    run_dir = Path(run_dir)
+    config_path = run_dir / "config.yaml"
+    if not config_path.is_file():
+        raise FileNotFoundError(f"{config_path} does not exist; is {run_dir} a run folder written by ganblocks.training.train?")
+    cfg = OmegaConf.load(config_path)
+    stages = {st.name: (i, st) for i, st in enumerate(cfg.pipeline.stages)}
+    name = stage if stage is not None else cfg.pipeline.stages[-1].name
+    if name not in stages:
+        raise ValueError(f"stage {name!r} is not in the run's pipeline; stages: {list(stages)}")
+    state = load_checkpoint(run_dir / "checkpoints" / name / "final.pt", map_location="cpu")
+    stage_cfg = stages[name][1]
+    fixed = None
+    if stage_cfg.fixed is not None:  # the structure only; the weights come with this stage's state dict
+        fixed = assemble.build_stage_models(cfg, stages[stage_cfg.fixed][1], state["text_dim"], None)[0]
+    G, _ = assemble.build_stage_models(cfg, stage_cfg, state["text_dim"], fixed)
+    G.load_state_dict(state["ema"] if ema and state["ema"] is not None else state["generator"])
+    return G.to(device).eval().requires_grad_(False)

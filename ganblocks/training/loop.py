@@ -24,7 +24,6 @@ from __future__ import annotations
 import copy
 import inspect
 import io
-import json
 import math
 import os
 import time
@@ -38,12 +37,13 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
-from ganblocks.io import append_jsonl, atomic_write_bytes, atomic_write_text, read_jsonl
+from ganblocks.io import append_jsonl, atomic_write_bytes, atomic_write_text
 from ganblocks.registry import build
 from ganblocks.training import assemble
 from ganblocks.training.checkpoint import (
-    CheckpointError,
-    load_checkpoint,
+    cut_log,
+    finals_present,
+    load_generator,
     load_latest,
     remove_checkpoint,
     restore_stage,
@@ -156,7 +156,7 @@ def train(cfg: DictConfig, run_dir: str | os.PathLike, *, stop_after: int | None
     check_same_config(run_dir, cfg)
     dist = _Distributed.from_env()
     previous = read_status(run_dir)
-    if previous and previous["status"] == "finished" and _finals_present(cfg, run_dir):
+    if previous and previous["status"] == "finished" and finals_present(cfg, run_dir):
         return previous  # the caller decides what to do with a finished run
     if previous and previous["status"] == "diverged":
         return previous
@@ -180,21 +180,6 @@ def train(cfg: DictConfig, run_dir: str | os.PathLike, *, stop_after: int | None
         raise
     last = cfg.pipeline.stages[-1].name
     return write_status(run_dir, "finished", None, stage=last) if dist.main else read_status(run_dir) or {}
-
-
-def _finals_present(cfg: DictConfig, run_dir: Path) -> bool:
-    """Whether every stage's final.pt is there and good; a missing one means "train it again" (warned)."""
-    for stage_cfg in cfg.pipeline.stages:
-        final = run_dir / "checkpoints" / stage_cfg.name / "final.pt"
-        if not final.is_file():
-            warnings.warn(f"{run_dir} says finished but {final} is missing: training that stage again", RuntimeWarning)
-            return False
-        try:
-            load_checkpoint(final)
-        except CheckpointError as error:
-            raise CheckpointError(f"{run_dir} says finished, but: {error}. Delete {final} and run again to "
-                                  f"retrain stage {stage_cfg.name}, or restore it from a backup.") from None
-    return True
 
 
 def _device(cfg: DictConfig, dist: _Distributed) -> torch.device:
@@ -231,7 +216,7 @@ def _autocast(cfg: DictConfig, device: torch.device):
 def _train_stage(cfg, stage_cfg, index, run_dir, device, dist, steps_left) -> dict | None:
     s = build_stage(cfg, stage_cfg, index, run_dir, device, dist)
     if dist.main:
-        _cut_log(run_dir / "log.jsonl", [st.name for st in cfg.pipeline.stages], s.name, s.step)
+        cut_log(run_dir / "log.jsonl", [st.name for st in cfg.pipeline.stages], s.name, s.step)
         write_status(run_dir, "running", None, stage=s.name, step=s.step,
                      params={**(read_status(run_dir) or {}).get("params", {}), s.name: s.params})
     return _loop(cfg, s, run_dir, run_dir / "checkpoints" / stage_cfg.name, device, dist, steps_left)
@@ -320,23 +305,6 @@ def build_stage(cfg: DictConfig, stage_cfg: DictConfig, index: int, run_dir: str
     if state is not None:
         restore_stage(s, state, dist.rank)
     return s
-
-
-def _cut_log(path: Path, stages: list[str], stage: str, step: int) -> None:
-    """Keep only log.jsonl records before (`stage`, `step`): earlier stages, and this stage up to `step`.
-
-    A resumed stage starts again from its checkpoint's step, so records written after that step (by the
-    interrupted process) would come twice. Rewritten atomically, and only when something is cut.
-    """
-    if not path.is_file():
-        return
-    order = {name: i for i, name in enumerate(stages)}
-    text = path.read_text()
-    records = read_jsonl(path)
-    keep = [r for r in records if order.get(r.get("stage"), len(stages)) < order[stage]
-            or (r.get("stage") == stage and int(r.get("step", 0)) <= step)]
-    if len(keep) != len(records) or (text and not text.endswith("\n")):
-        atomic_write_text(path, "".join(json.dumps(r, sort_keys=True, default=str) + "\n" for r in keep))
 
 
 def _loop(cfg, s: Stage, run_dir: Path, stage_dir: Path, device, dist, steps_left) -> dict | None:
@@ -583,39 +551,3 @@ def _grid_png(out: GeneratorOutput, save_image) -> bytes:
 
 def _count(module: nn.Module, trainable: bool = False) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable)
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Loading a trained generator
-# ----------------------------------------------------------------------------------------------------------
-def load_generator(run_dir: str | os.PathLike, device: str | torch.device = "cpu", *, stage: str | None = None,
-                   ema: bool = True) -> nn.Module:
-    """The final generator of a run (EMA weights when kept and `ema`), in eval mode, frozen.
-
-    Args:
-        run_dir: a run folder written by `train`.
-        device: where to put the generator.
-        stage: which stage's generator (default: the last stage of the run's pipeline).
-        ema: use the EMA weights when the run kept them.
-
-    Returns:
-        The generator (`forward(text (B, D), noise (B, N_z)) -> GeneratorOutput`); a Stage-II generator
-        holds its Stage-I.
-    """
-    run_dir = Path(run_dir)
-    config_path = run_dir / "config.yaml"
-    if not config_path.is_file():
-        raise FileNotFoundError(f"{config_path} does not exist; is {run_dir} a run folder written by ganblocks.training.train?")
-    cfg = OmegaConf.load(config_path)
-    stages = {st.name: (i, st) for i, st in enumerate(cfg.pipeline.stages)}
-    name = stage if stage is not None else cfg.pipeline.stages[-1].name
-    if name not in stages:
-        raise ValueError(f"stage {name!r} is not in the run's pipeline; stages: {list(stages)}")
-    state = load_checkpoint(run_dir / "checkpoints" / name / "final.pt", map_location="cpu")
-    stage_cfg = stages[name][1]
-    fixed = None
-    if stage_cfg.fixed is not None:  # the structure only; the weights come with this stage's state dict
-        fixed = assemble.build_stage_models(cfg, stages[stage_cfg.fixed][1], state["text_dim"], None)[0]
-    G, _ = assemble.build_stage_models(cfg, stage_cfg, state["text_dim"], fixed)
-    G.load_state_dict(state["ema"] if ema and state["ema"] is not None else state["generator"])
-    return G.to(device).eval().requires_grad_(False)
