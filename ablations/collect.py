@@ -15,6 +15,7 @@ Options (key=value):
   plots=true            # draw plots/ (seaborn; tens of seconds)
   samples=true          # draw the side-by-side sample sheets in samples/
   interval=t            # the paired-difference interval: t (over seed pairs) or bootstrap (percentile)
+  rank_fn=MOD:FN        # a rank-proxy function of your own (a name in launch.json is imported only if trusted)
 
 Examples:
   python -m ablations.collect out_dir=ablation_runs/ca_variants-smoke
@@ -32,12 +33,12 @@ from typing import Any, Callable
 import pandas as pd
 
 from ganblocks.evaluation.rank import PROTOCOL
-from ganblocks.io import append_jsonl, atomic_write_text, read_jsonl, stable_hash
+from ganblocks.io import UnsafeFileError, append_jsonl, atomic_write_text, read_jsonl, stable_hash
 from ganblocks.progress import long_step
 
 from ablations import findings, tables
 from ablations.grids import GridError, load_grid
-from ablations.runner import LAUNCH, RESULTS, complete_attempts, load_fn
+from ablations.runner import LAUNCH, RESULTS, UntrustedCallableError, complete_attempts, load_fn
 
 RANKS = "rank_proxy.jsonl"
 RankFn = Callable[[dict[str, Path]], dict[str, dict]]
@@ -66,17 +67,23 @@ def runs_frame(out_dir: Path) -> pd.DataFrame:
     return frame
 
 
-def add_rank_proxy(frame: pd.DataFrame, out_dir: Path, rank_fn: RankFn | str | None, log: Callable[[str], None]) -> pd.DataFrame:
+def add_rank_proxy(frame: pd.DataFrame, out_dir: Path, rank_fn: RankFn | str | None, log: Callable[[str], None],
+                   source: Path | None = None) -> pd.DataFrame:
     """Add a `rank_proxy` column: per seed, the finished runs ranked against each other (lower is better).
 
     `rank_fn({variant: run_dir}) -> {variant: {"value": mean rank, ...}}`; default
     `ganblocks.evaluation:rank_proxy`. Results are cached in DIR/rank_proxy.jsonl by the ranked attempts and
     `ganblocks.evaluation.rank.PROTOCOL`, so a change in how the proxy scores images recomputes it.
+    `source`: the file `rank_fn` was read from (launch.json), if it was: see `runner.load_fn`.
+
+    Raises:
+        UntrustedCallableError: `rank_fn` came from `source` and was not allowed.
+        UnsafeFileError: a run's checkpoint holds Python objects (never unpickled; never skipped quietly).
     """
     if frame.empty or "rank_proxy" in frame.columns and frame["rank_proxy"].notna().all():
         return frame
     try:
-        fn = load_fn(rank_fn, "rank_fn")
+        fn = load_fn(rank_fn, "rank_fn", source=source)
     except ImportError as err:
         log(f"rank proxy skipped: {err}")
         return frame
@@ -94,6 +101,8 @@ def add_rank_proxy(frame: pd.DataFrame, out_dir: Path, rank_fn: RankFn | str | N
                 with long_step(f"rank proxy of seed {seed} ({len(run_dirs)} runs)", f"ranked seed {seed}") as step:
                     ranks = fn(run_dirs)
                     step.result = Path(out_dir) / RANKS
+            except UnsafeFileError:
+                raise
             except Exception as err:  # noqa: BLE001 - a table without ranks beats no table
                 log(f"rank proxy for seed {seed} failed: {type(err).__name__}: {err}")
                 continue
@@ -211,8 +220,15 @@ def collect(
     """Build DIR/table.md, table.tex, table.csv, table_diff.*, findings.md (+ runs.csv, plots/, samples/,
     report.html) from DIR/results.jsonl; `interval` ("t" | "bootstrap") is the paired-difference interval.
 
+    `rank_fn`: a callable or "module:function" given by the caller; without one, the name launch.json
+    holds is used only when it is the default or allowed by $GANBLOCKS_TRUSTED_FNS.
+
     Returns:
         name -> path of everything written.
+
+    Raises:
+        UntrustedCallableError: launch.json names a rank_fn the user did not allow.
+        UnsafeFileError: a run's checkpoint holds Python objects (a crafted file); nothing is unpickled.
     """
     out_dir = Path(out_dir)
     if not (out_dir / RESULTS).exists():
@@ -223,7 +239,8 @@ def collect(
     frame = runs_frame(out_dir)
     if frame.empty:
         raise ValueError(f"{out_dir / RESULTS} holds no complete run yet")
-    frame = add_rank_proxy(frame, out_dir, rank_fn or manifest.get("rank_fn"), log)
+    source = None if rank_fn is not None else out_dir / LAUNCH
+    frame = add_rank_proxy(frame, out_dir, rank_fn or manifest.get("rank_fn"), log, source=source)
     agg = tables.aggregate(frame, manifest.get("variants"))
     note, marks, paths = write_statistics(frame, agg, manifest, out_dir, interval, log)
     shown = tables.with_real_row(agg, tables.real_values(frame))
@@ -250,6 +267,8 @@ def collect(
             with long_step("drawing sample sheets", "drew sample sheets") as step:
                 paths.update(sampling.sample_grids(frame, out_dir, manifest.get("variants")))
                 step.result = out_dir / "samples"
+        except UnsafeFileError:
+            raise
         except Exception as err:  # noqa: BLE001
             log(f"samples skipped: {type(err).__name__}: {err}")
     from ablations.report import REPORT, write_report
@@ -262,17 +281,20 @@ def collect(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m ablations.collect out_dir=DIR [plots=false] [samples=false] [interval=t|bootstrap]`."""
+    """`python -m ablations.collect out_dir=DIR [plots=false] [samples=false] [interval=t|bootstrap]
+    [rank_fn=module:function]`."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if any(a in ("-h", "--help") for a in argv):
         print(__doc__.strip())
         return 0
     args = dict(a.split("=", 1) for a in argv if "=" in a)
-    unknown = set(args) - {"out_dir", "plots", "samples", "interval"}
-    if "out_dir" not in args or unknown or args.get("interval", "t") not in ("t", "bootstrap"):
-        print("usage: python -m ablations.collect out_dir=DIR [plots=true|false] [samples=true|false] [interval=t|bootstrap]"
+    unknown = set(args) - {"out_dir", "plots", "samples", "interval", "rank_fn"}
+    bad_interval = args.get("interval", "t") not in ("t", "bootstrap")
+    if "out_dir" not in args or unknown or bad_interval:
+        print("usage: python -m ablations.collect out_dir=DIR [plots=true|false] [samples=true|false] [interval=t|bootstrap] "
+              "[rank_fn=module:function]"
               + (f"; unknown keys: {sorted(unknown)}" if unknown else "")
-              + (f"; interval={args['interval']!r} is not t or bootstrap" if args.get("interval", "t") not in ("t", "bootstrap") else ""),
+              + (f"; interval={args['interval']!r} is not t or bootstrap" if bad_interval else ""),
               file=sys.stderr)
         return 2
     flag = lambda k: args.get(k, "true").lower() not in ("false", "0", "no")  # noqa: E731
@@ -280,7 +302,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ablations.collect: no {RESULTS} in {Path(args['out_dir']).resolve()} (from out_dir=); expected a folder "
               "written by `python -m ablations.run grid=...`", file=sys.stderr)
         return 2
-    paths = collect(args["out_dir"], plots=flag("plots"), samples=flag("samples"), interval=args.get("interval", "t"))
+    try:
+        paths = collect(args["out_dir"], rank_fn=args.get("rank_fn"), plots=flag("plots"), samples=flag("samples"),
+                        interval=args.get("interval", "t"))
+    except (UntrustedCallableError, UnsafeFileError) as error:
+        print(f"ablations.collect: {error}", file=sys.stderr)
+        return 1
     print(paths["table.md"].read_text())
     print(f"table: {paths['table.md']}")
     if "report.html" in paths:

@@ -46,6 +46,7 @@ from ablations.runner import (
     prepare,
     repair_results,
     run_grid,
+    trusted_env,
     write_manifest,
 )
 from ganblocks.io import read_jsonl
@@ -107,7 +108,7 @@ def launch(
     specs, cfgs = prepare(settings)
     out_dir = settings.out_dir.resolve()
     with DirLock(out_dir):
-        check_previous(specs, cfgs, out_dir)
+        check_previous(specs, cfgs, out_dir, settings)
         repair_results(out_dir)
         write_manifest(settings, specs)
         done = complete_attempts(read_jsonl(out_dir / RESULTS))
@@ -128,7 +129,7 @@ def launch(
                 cmd.append(f"hydra.launcher.n_jobs={int(runner.get('jobs', max(gpus, 1)))}")
             cmd += hydra
             log("launching: " + " ".join(cmd))
-            proc = subprocess.run(cmd)
+            proc = subprocess.run(cmd, env=trusted_env(settings))  # the jobs may load the seams given here
             if proc.returncode != 0:
                 log(f"launcher exited with {proc.returncode}; collecting what finished (rerun to resume the rest)")
         from ablations.collect import collect

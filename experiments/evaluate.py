@@ -105,8 +105,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"experiments.evaluate: {error}", file=sys.stderr)
         return 2
     from ganblocks.evaluation import evaluate_run
+    from ganblocks.io import UnsafeFileError
+    from ganblocks.training.checkpoint import CheckpointError
 
-    results = evaluate_run(run_dir, overrides or None)
+    try:
+        results = evaluate_run(run_dir, overrides or None)
+    except (UnsafeFileError, CheckpointError) as error:  # a crafted or broken checkpoint, named
+        print(f"experiments.evaluate: {error}", file=sys.stderr)
+        return 1
     about = json.loads((run_dir / "evaluation.json").read_text())
     refused = about.get("refused") or {}
     width = max([len(k) for k in results] + [len(k) for k in refused] + [1])

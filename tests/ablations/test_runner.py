@@ -218,7 +218,9 @@ def test_collector_rebuilds_tables_from_results(tmp_path, capsys):
         (out / name).unlink()
     from ablations.collect import main
 
-    assert main([f"out_dir={out}", "plots=false", "samples=false"]) == 0
+    # launch.json names the fake rank_fn; a name read from the folder is not imported unless the user gives it
+    assert main([f"out_dir={out}", "plots=false", "samples=false"]) == 1
+    assert main([f"out_dir={out}", "plots=false", "samples=false", f"rank_fn={SEAMS['rank_fn']}"]) == 0
     assert (out / "table.csv").read_text() == before
     assert f"table: {out / 'table.md'}" in capsys.readouterr().out
     with pytest.raises(FileNotFoundError, match="no results.jsonl"):
@@ -276,3 +278,22 @@ def test_job_pins_its_gpu_from_the_job_number(monkeypatch):
     assert assign_gpu(4, 3) == "5"
     assert assign_gpu(0, 3) == "5"  # pinned once per process: a reused worker keeps its GPU
     assert assign_gpu(7, 0) is None
+
+
+def test_rows_of_runs_left_out_by_only_are_not_mixed_with_another_config(tmp_path):
+    out = run_grid("ca_variants", "smoke", 1, tmp_path / "g", "none", (), log=lambda s: None, collect=False, **SEAMS)
+    with pytest.raises(GridError, match="none/seed0 \\(data.text_encoder: 'bow' -> 'rnn'\\).*another out_dir="):
+        run_grid("ca_variants", "smoke", 1, out, "gaussian", ["data.text_encoder=rnn"], log=lambda s: None,
+                 collect=False, **SEAMS)
+    assert fakes.CALLS == [str(out / "runs" / "none" / "seed0")]  # nothing trained the second time
+
+
+def test_an_interrupted_run_is_not_continued_with_another_config(tmp_path):
+    fakes.INTERRUPT.update(variant="gaussian", at_step=3)
+    with pytest.raises(KeyboardInterrupt):
+        grid(tmp_path / "g", seeds=1)
+    fakes.INTERRUPT.update(variant=None, at_step=None)
+    calls = len(fakes.CALLS)
+    with pytest.raises(GridError, match="gaussian/seed0 \\(data.text_encoder: 'bow' -> 'rnn'\\)"):
+        grid(tmp_path / "g", seeds=1, overrides=["data.text_encoder=rnn"])
+    assert len(fakes.CALLS) == calls  # refused before any training

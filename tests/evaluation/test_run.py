@@ -165,7 +165,7 @@ def trained_and_initial(tmp_path_factory):
     """A tiny Stage-I trained 150 steps by ganblocks.training, and the same run's step-0 generator weights."""
     from experiments.config import compose
     from ganblocks.training import train
-    from ganblocks.training.state import load_checkpoint
+    from ganblocks.training.checkpoint import load_checkpoint
 
     run_dir = tmp_path_factory.mktemp("trained")
     cfg = compose(["profile=smoke", "pipeline=stage1", "train.progress=false", "train.max_steps=150",
