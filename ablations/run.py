@@ -9,6 +9,20 @@ launcher (e.g. `hydra.launcher.partition=gpu`). Every run is composed and valida
 Without `launcher`, the runs go one after another in this process. With one, this process validates,
 takes the out_dir lock, starts a Hydra multirun of `ablations.job` over the runs still to do (one job
 per run, each on its own GPU), waits, and collects the table.
+
+`--dry-run` (or `dry_run=true`) lists the runs the grid would make (variant, seed, run folder, whether it
+is new, done, interrupted or failed, and a hash of its resolved config with its overrides) without
+training, building data or writing anything; `--cfg job` also prints each run's resolved config.
+
+Examples:
+  python -m ablations.run grid=ca_variants                        # profile=auto: smoke on CPU, small on CUDA
+  python -m ablations.run grid=ca_variants --dry-run              # what would run, and what is done already
+  python -m ablations.run grid=upsampling profile=small seeds=3 only=nearest,bilinear
+  python -m ablations.run grid=discriminator profile=small launcher=joblib gpus=4
+  python -m ablations.run grid=stages data.text_encoder=bow out_dir=runs/stages --cfg job
+
+Exit status: 0 when every run is ok or diverged (a result), 1 when any run failed (each is named on stderr
+with its seed, run folder and the first line of its error), 2 for a bad command line or config (nothing ran).
 """
 
 from __future__ import annotations
@@ -27,21 +41,24 @@ from ablations.runner import (
     RESULTS,
     check_previous,
     complete_attempts,
+    failed_runs,
     make_settings,
     prepare,
     repair_results,
     run_grid,
+    trusted_env,
     write_manifest,
 )
 from ganblocks.io import read_jsonl
 
-RUNNER_KEYS = ("grid", "profile", "seeds", "out_dir", "only", "launcher", "jobs", "gpus")
+RUNNER_KEYS = ("grid", "profile", "seeds", "out_dir", "only", "launcher", "jobs", "gpus", "dry_run")
 LAUNCHERS = ("joblib", "submitit_slurm", "submitit_local")
 
 USAGE = f"""usage: python -m ablations.run grid=NAME [profile=smoke|small|paper|auto] [seeds=N] [out_dir=DIR]
                               [only=LABEL,LABEL] [launcher={'|'.join(LAUNCHERS)} [jobs=K] [gpus=G]]
                               [KEY=VALUE ...   experiments overrides, e.g. data.text_encoder=bow]
                               [hydra.KEY=VALUE ...   launcher settings]
+                              [--dry-run | dry_run=true | --cfg job]   list the runs, train nothing
 grids: {', '.join(list_grids())}"""
 
 
@@ -91,7 +108,7 @@ def launch(
     specs, cfgs = prepare(settings)
     out_dir = settings.out_dir.resolve()
     with DirLock(out_dir):
-        check_previous(specs, cfgs, out_dir)
+        check_previous(specs, cfgs, out_dir, settings)
         repair_results(out_dir)
         write_manifest(settings, specs)
         done = complete_attempts(read_jsonl(out_dir / RESULTS))
@@ -112,7 +129,7 @@ def launch(
                 cmd.append(f"hydra.launcher.n_jobs={int(runner.get('jobs', max(gpus, 1)))}")
             cmd += hydra
             log("launching: " + " ".join(cmd))
-            proc = subprocess.run(cmd)
+            proc = subprocess.run(cmd, env=trusted_env(settings))  # the jobs may load the seams given here
             if proc.returncode != 0:
                 log(f"launcher exited with {proc.returncode}; collecting what finished (rerun to resume the rest)")
         from ablations.collect import collect
@@ -123,20 +140,45 @@ def launch(
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
+    argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(__doc__.strip() + "\n\n" + USAGE)
         return 0 if argv else 2
+    show_config = _pop_cfg_job(argv)
     try:
-        runner, overrides, hydra = parse_args(argv)
-        if "launcher" in runner:
-            launch(runner, overrides, hydra)
+        runner, overrides, hydra = parse_args([a for a in argv if a != "--dry-run"])
+        dry_run = runner.get("dry_run", "false").lower()
+        if dry_run not in ("true", "false"):
+            raise GridError(f"dry_run={runner['dry_run']!r}; expected true or false")
+        if show_config or "--dry-run" in argv or dry_run == "true":
+            from ablations.plan import describe, plan
+
+            settings = make_settings(runner["grid"], runner.get("profile"), runner.get("seeds"), runner.get("out_dir"),
+                                     runner.get("only"), overrides)
+            print(describe(settings, plan(settings), show_config=show_config))
+            return 0
+        elif "launcher" in runner:
+            out_dir = launch(runner, overrides, hydra)
         else:
-            run_grid(runner["grid"], runner.get("profile"), runner.get("seeds"), runner.get("out_dir"), runner.get("only"), overrides)
+            out_dir = run_grid(runner["grid"], runner.get("profile"), runner.get("seeds"), runner.get("out_dir"), runner.get("only"), overrides)
     except (GridError, LockedError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    failed = failed_runs(out_dir)
+    if failed:
+        print(f"error: {len(failed)} run(s) failed (the table marks them; the same command retries them):\n  "
+              + "\n  ".join(failed), file=sys.stderr)
+        return 1
     return 0
+
+
+def _pop_cfg_job(argv: list[str]) -> bool:
+    """Remove `--cfg job` / `--cfg=job` (Hydra's "print the config") from argv; True when it was there."""
+    for i, arg in enumerate(argv):
+        if arg == "--cfg=job" or (arg == "--cfg" and argv[i + 1 : i + 2] == ["job"]):
+            del argv[i : i + (1 if "=" in arg else 2)]
+            return True
+    return False
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Does training help? A trained Stage-I against its own untrained weights, on the built-in evaluator.
 
-    python -m experiments.check_stage1 run_dir=outputs/check [profile=small] [n_captions=1000] [split=test]
-                                       [any override]
+    python -m experiments.check_stage1 run_dir=outputs/check [profile=auto] [n_captions=1000] [split=test]
+                                       [any experiments.train override]
 
 Trains `pipeline=stage1` into run_dir (resuming if it is there), keeping the step-0 weights of the very same
 run as the untrained baseline. Both generators draw one image for each of `n_captions` captions of `split`:
@@ -17,6 +17,16 @@ Each accuracy comes with its binomial standard error (`*_se`). Real test images 
 names, and anything for what it leaves out, would name the class with probability 1 / (the split's classes
 whose attributes agree with the caption). Writes run_dir/check_stage1.json (split=test) or
 run_dir/check_stage1_train.json (split=train) and prints it.
+
+`profile=auto` (the default, as everywhere) is `smoke` on CPU: it proves the check runs, in about
+a minute on 2 cores (the first time also builds the data and trains the evaluator, several minutes,
+cached after). The numbers that answer the question need `profile=small`: about 16 minutes on CPU, a
+minute or two on a GPU (docs/results/README.md).
+
+Examples:
+  python -m experiments.check_stage1 run_dir=outputs/check                 # smoke on CPU, small on CUDA
+  python -m experiments.check_stage1 run_dir=outputs/check profile=small n_captions=5000
+  python -m experiments.check_stage1 run_dir=outputs/check profile=small split=train
 """
 
 from __future__ import annotations
@@ -29,8 +39,15 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-OPTIONS = ("run_dir", "n_captions", "seed", "split")
+OPTIONS = {  # key -> (default, what it is); every other key=value is an experiments.train override
+    "run_dir": ("required", "the run folder (resumed when it is there)"),
+    "n_captions": ("1000", "captions scored (one image each, trained and untrained)"),
+    "seed": ("0", "which captions and which noise"),
+    "split": ("test", "test (unseen classes) | train (the captions G trained on)"),
+}
 SPLITS = ("test", "train")
+EXPECTED_TIME = {"smoke": "about a minute on CPU", "small": "16 minutes on CPU, 1-2 minutes on a GPU",
+                    "paper": "hours on a GPU"}
 
 
 def result_path(run_dir: Path, split: str) -> Path:
@@ -44,7 +61,7 @@ def check(run_dir: Path, overrides: list[str], n_captions: int = 1000, seed: int
     from ganblocks.evaluation.sampling import generate
     from ganblocks.io import atomic_torch_save, atomic_write_json
     from ganblocks.training import assemble, load_generator, train
-    from ganblocks.training.state import load_checkpoint
+    from ganblocks.training.checkpoint import load_checkpoint
 
     if split not in SPLITS:
         raise ValueError(f"split={split!r}; expected one of {', '.join(SPLITS)}")
@@ -83,7 +100,7 @@ def check(run_dir: Path, overrides: list[str], n_captions: int = 1000, seed: int
 
     trained = load_generator(run_dir)
     untrained = load_generator(run_dir)
-    untrained.load_state_dict(torch.load(untrained_path, map_location="cpu"))
+    untrained.load_state_dict(torch.load(untrained_path, map_location="cpu", weights_only=True))
     result = {
         "what": f"Stage-I class / caption-attribute accuracy of generated images on {split}-split captions "
                 f"({'unseen classes' if split == 'test' else 'the captions G trained on'}), scored by the built-in "
@@ -118,15 +135,31 @@ def caption_ceiling(test, image_idx: torch.Tensor, caption_idx: torch.Tensor) ->
     return total / max(len(image_idx), 1)
 
 
+def usage() -> str:
+    from experiments.usage import render
+
+    options = "\n".join(f"  {k}={d}".ljust(24) + f"  # {what}" for k, (d, what) in OPTIONS.items())
+    return render(__doc__, [("Options (key=value)", options + "\n  KEY=VALUE               # any "
+                             "experiments.train override (python -m experiments.train --help)")])
+
+
 def main(argv: list[str] | None = None) -> int:
+    from experiments.config import resolve_auto_profile
+    from experiments.usage import wants_help
+
     argv = list(sys.argv[1:] if argv is None else argv)
+    if wants_help(argv):
+        print(usage(), end="")
+        return 0
     ours = OmegaConf.from_dotlist([a for a in argv if a.split("=", 1)[0] in OPTIONS])
     overrides = [a for a in argv if a.split("=", 1)[0] not in OPTIONS]
     if ours.get("run_dir") is None:
         print("experiments.check_stage1: needs run_dir=<folder>", file=sys.stderr)
         return 2
-    if not any(o.startswith("profile=") for o in overrides):
-        overrides.insert(0, "profile=small")
+    overrides = resolve_auto_profile(overrides)
+    profile = [o.split("=", 1)[1] for o in overrides if o.startswith("profile=")][-1]
+    print(f"experiments.check_stage1: profile={profile}, expected {EXPECTED_TIME.get(profile, '?')} "
+          "(plus the data and evaluator the first time)", file=sys.stderr)
     split = str(ours.get("split", "test"))
     if split not in SPLITS:
         print(f"experiments.check_stage1: split={split!r}; expected one of {', '.join(SPLITS)}", file=sys.stderr)

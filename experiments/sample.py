@@ -2,10 +2,12 @@
 
     python -m experiments.sample run_dir=outputs/2026-01-01/12-00-00 captions='["a red bird", "a small bird with a blue crown"]'
 
-Options (key=value): run_dir (or checkpoint=<run_dir>/checkpoints/<stage>/final.pt), captions (a list),
-n=1 (images per caption), seed=0, out_dir=<run_dir>/samples/cli, device=cpu.
 Writes out_dir/grid.png (one column per image; a Stage-I row above the final row for two-stage runs),
 out_dir/<k>_stage1.png and <k>_final.png per image, and out_dir/captions.txt; prints the paths.
+
+Examples:
+  python -m experiments.sample run_dir=outputs/run captions='["a red bird"]' n=4 seed=1
+  python -m experiments.sample checkpoint=outputs/run/checkpoints/stage2/final.pt captions='["a blue bird"]'
 """
 
 from __future__ import annotations
@@ -17,7 +19,15 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-OPTIONS = ("run_dir", "checkpoint", "captions", "n", "seed", "out_dir", "device")
+OPTIONS = {  # key -> (default, what it is)
+    "run_dir": ("required", "a run folder written by experiments.train (or give checkpoint=)"),
+    "checkpoint": ("null", "<run_dir>/checkpoints/<stage>/final.pt: its run folder is used"),
+    "captions": ("required", "a list of captions, e.g. '[\"a red bird\", \"a blue bird\"]'"),
+    "n": ("1", "images per caption"),
+    "seed": ("0", "noise seed"),
+    "out_dir": ("<run_dir>/samples/cli", "where the images go"),
+    "device": ("cpu", "cpu | cuda | cuda:N"),
+}
 
 
 def sample(run_dir: str | Path, captions: list[str], n: int = 1, seed: int = 0, out_dir: str | Path | None = None,
@@ -83,8 +93,21 @@ def _write_png(images: torch.Tensor, path: Path, save_image, nrow: int = 8) -> N
     atomic_write_bytes(path, buffer.getvalue())
 
 
+def usage() -> str:
+    from experiments.usage import render
+
+    return render(__doc__, [("Options (key=value)", "\n".join(f"  {k}={d}".ljust(30) + f"  # {what}"
+                                                               for k, (d, what) in OPTIONS.items()))])
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = OmegaConf.from_dotlist(list(sys.argv[1:] if argv is None else argv))
+    from experiments.usage import wants_help
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if wants_help(argv):
+        print(usage(), end="")
+        return 0
+    args = OmegaConf.from_dotlist(argv)
     unknown = sorted(set(args.keys()) - set(OPTIONS))
     if unknown:
         print(f"experiments.sample: unknown option(s) {unknown}; options: {', '.join(OPTIONS)}", file=sys.stderr)
@@ -96,9 +119,20 @@ def main(argv: list[str] | None = None) -> int:
         print("experiments.sample: needs run_dir=<run folder> (or checkpoint=...) and captions='[\"...\", ...]'",
               file=sys.stderr)
         return 2
+    if not (Path(run_dir) / "config.yaml").is_file():
+        print(f"experiments.sample: {Path(run_dir).resolve()} holds no config.yaml: expected run_dir= (or checkpoint=) "
+              "to name a folder written by `python -m experiments.train`", file=sys.stderr)
+        return 2
     captions = OmegaConf.to_container(args.captions) if OmegaConf.is_list(args.captions) else [str(args.captions)]
-    paths = sample(run_dir, captions, n=args.get("n", 1), seed=args.get("seed", 0), out_dir=args.get("out_dir"),
-                   device=args.get("device", "cpu"))
+    from ganblocks.io import UnsafeFileError
+    from ganblocks.training.checkpoint import CheckpointError
+
+    try:
+        paths = sample(run_dir, captions, n=args.get("n", 1), seed=args.get("seed", 0), out_dir=args.get("out_dir"),
+                       device=args.get("device", "cpu"))
+    except (UnsafeFileError, CheckpointError) as error:  # a crafted or broken checkpoint, named
+        print(f"experiments.sample: {error}", file=sys.stderr)
+        return 1
     for path in paths:
         print(path)
     return 0

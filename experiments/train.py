@@ -1,10 +1,18 @@
-"""Train one variant: `python -m experiments.train [overrides]`, e.g.
-
-    python -m experiments.train profile=smoke model.conditioning=mixture loss.name=hinge seed=1
+"""Train one variant: `python -m experiments.train [group=option ...] [key=value ...]`.
 
 Writes the run folder `run_dir` (default outputs/<date>/<time>): config.yaml, status.json, log.jsonl,
-samples/, checkpoints/. Running it again with the same `run_dir` resumes. Exit code 0 when finished,
-3 when the run diverged, 2 for an invalid config.
+samples/, checkpoints/. Running it again with the same `run_dir` resumes (refused, exit 2, when the
+config differs in a key that changes the result). Exit code 0 when finished, 3 when the run diverged,
+2 for an invalid config (checked before anything is written: no folder is left), 1 for a bad or unsafe
+checkpoint file or a full disk (one line naming the file). Under torchrun, rank 0 chooses the run folder
+for every rank.
+
+Examples:
+  python -m experiments.train profile=smoke                       # CPU: proves the pipeline in ~1 min
+  python -m experiments.train profile=smoke model.conditioning=mixture loss.name=hinge seed=1
+  python -m experiments.train pipeline=stage1 run_dir=outputs/s1  # run again to resume
+  python -m experiments.train profile=small --cfg job             # print the composed config, train nothing
+  torchrun --nproc_per_node=2 -m experiments.train profile=small  # DDP: batch per GPU, a data shard per rank
 """
 
 from __future__ import annotations
@@ -25,12 +33,25 @@ def main(hydra_cfg: DictConfig) -> int:
     try:
         cfg = compose(overrides)  # validates every name and range; resolves profile=auto
     except ConfigError as error:
+        from experiments.launch import remove_if_empty
+
+        remove_if_empty(HydraConfig.get().runtime.output_dir)  # Hydra made it; a refused config leaves none
         print(f"experiments.train: {error}", file=sys.stderr)
         sys.exit(2)
+    from ganblocks.io import NoSpaceError, UnsafeFileError
     from ganblocks.training import train
+    from ganblocks.training.checkpoint import CheckpointError
+    from ganblocks.training.runconfig import ConfigMismatchError
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    status = train(cfg, run_dir)
+    try:
+        status = train(cfg, run_dir)
+    except ConfigMismatchError as error:
+        print(f"experiments.train: {error}", file=sys.stderr)
+        sys.exit(2)
+    except (CheckpointError, UnsafeFileError, NoSpaceError) as error:
+        print(f"experiments.train: {error}", file=sys.stderr)
+        sys.exit(1)
     print(f"{status['status']}: {run_dir} (status.json, log.jsonl, samples/, checkpoints/)"
           + (f" -- {status['reason']}" if status.get("reason") else ""))
     if status["status"] == "diverged":
@@ -38,5 +59,33 @@ def main(hydra_cfg: DictConfig) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def usage() -> str:
+    from experiments.usage import CONF_DIR, config_groups, render, yaml_options
+
+    return render(__doc__, [
+        ("Config groups (group=option)", config_groups()),
+        ("Options (key=value; the defaults before a profile or preset changes them)",
+         yaml_options(CONF_DIR / "config.yaml")),
+        ("Hydra", "  --cfg job prints the composed config; --hydra-help lists Hydra's own flags"),
+    ])
+
+
+def cli(argv: list[str] | None = None) -> None:
+    """Answer --help, refuse a bad config before Hydra makes a folder, agree on run_dir under torchrun."""
+    from experiments.launch import prepare_argv
+    from experiments.usage import wants_help
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if wants_help(argv):
+        print(usage(), end="")
+        sys.exit(0)
+    try:
+        sys.argv[1:] = prepare_argv(argv)
+    except ConfigError as error:
+        print(f"experiments.train: {error}", file=sys.stderr)
+        sys.exit(2)
     main()
+
+
+if __name__ == "__main__":
+    cli()

@@ -27,8 +27,15 @@ def list_components(kind: str | None = None) -> str:
     return "\n".join(lines)
 
 
+EXAMPLES = """examples:
+  python -m ganblocks list               every kind and name
+  python -m ganblocks list upsample      one kind: the names model.upsample= accepts
+"""
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ganblocks", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m ganblocks", description=__doc__, epilog=EXAMPLES,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     p_list = sub.add_parser("list", help="list registered components")
     p_list.add_argument("kind", nargs="?", choices=list(REGISTRIES), help="only this kind")

@@ -33,6 +33,7 @@ import torch
 from PIL import Image, ImageDraw
 
 from ganblocks.io import atomic_write_json, cache_dir, stable_hash
+from ganblocks.progress import Step, long_step, report_done
 
 GENERATOR_VERSION = "synthbirds-1"
 MANIFEST = "manifest.json"
@@ -545,6 +546,11 @@ def _render_chunk(task: tuple) -> list[tuple[float, float, float, float]]:
     return boxes
 
 
+def _counted(boxes: list, step: Step) -> list:
+    step.update(len(boxes))  # one box per image of the chunk
+    return boxes
+
+
 def build(root: str | os.PathLike, size: str = "default", seed: int = 0, workers: int | None = None,
           **overrides: int | None) -> Path:
     """Render the dataset into `root` (which must not exist yet), atomically; returns `root`.
@@ -579,12 +585,14 @@ def build(root: str | os.PathLike, size: str = "default", seed: int = 0, workers
         n_workers = _workers(workers, len(jobs))
         tasks = [(cub / "images", [(i, key, table[c].tolist()) for i, key, c in jobs[lo:lo + 64]], seed,
                   cfg["max_size"]) for lo in range(0, len(jobs), 64)]
-        if n_workers > 1:
-            ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
-            with ctx.Pool(n_workers) as pool:
-                chunks = pool.map(_render_chunk, tasks)
-        else:
-            chunks = [_render_chunk(t) for t in tasks]
+        with long_step(f"rendering SynthBirds-200 {size} ({len(jobs):,} images)",
+                       f"rendered SynthBirds-200 {size} ({len(jobs):,} images)", total=len(jobs), unit="img") as step:
+            if n_workers > 1:
+                ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+                with ctx.Pool(n_workers) as pool:
+                    chunks = [_counted(chunk, step) for chunk in pool.imap(_render_chunk, tasks)]
+            else:
+                chunks = [_counted(_render_chunk(t), step) for t in tasks]
         boxes = [b for chunk in chunks for b in chunk]
         for (image_id, key, c), (x, y, w, h) in zip(jobs, boxes):
             images_txt.append(f"{image_id} {key}.png")
@@ -622,6 +630,7 @@ def build(root: str | os.PathLike, size: str = "default", seed: int = 0, workers
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    report_done(f"built SynthBirds-200 {size} ({len(jobs):,} images)", time.perf_counter() - start, root)
     return root
 
 

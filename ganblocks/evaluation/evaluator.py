@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ganblocks.data.batching import pixels_to_unit
-from ganblocks.io import atomic_torch_save, atomic_write_json, cache_dir, stable_hash
+from ganblocks.io import atomic_torch_save, atomic_write_json, cache_dir, load_torch_file, stable_hash
 
 EVALUATOR_VERSION = 1  # bump when the network or its training changes: old cache entries are then ignored
 CROP_FRACTION = 64 / 76  # the official crop of the load size, so renders look like the GAN's (cropped) images
@@ -266,7 +266,7 @@ class Evaluator:
         path = Path(folder) / "evaluator.pt"
         if not path.exists():
             raise FileNotFoundError(f"no evaluator at {path}")
-        blob = torch.load(path, map_location=device, weights_only=False)
+        blob = load_torch_file(path, map_location=device)  # weights_only: a cached file cannot run code
         meta = blob["meta"]
         net = EvaluatorNet(
             num_classes=len(meta["class_ids"]),
@@ -449,11 +449,17 @@ def cached_evaluator(key_parts: dict, make_training_data, progress: bool = True,
     folder = cache_dir("evaluators", key)
     if (folder / "evaluator.pt").exists():
         return Evaluator.load(folder)
-    images, class_ids, attributes, spec = make_training_data()
-    evaluator = train_evaluator(images, class_ids, attributes, spec, key=key,
-                                extra_meta={"trained_on": key_parts}, progress=progress, device=device,
-                                **train_kwargs)
-    evaluator.save(folder)
+    from ganblocks.progress import long_step
+
+    with long_step("rendering the evaluator's training images (once; cached)", "rendered the evaluator's images",
+                   progress=progress):
+        images, class_ids, attributes, spec = make_training_data()
+    with long_step("training the evaluator (once; cached)", "trained the evaluator", progress=False) as step:
+        evaluator = train_evaluator(images, class_ids, attributes, spec, key=key,
+                                    extra_meta={"trained_on": key_parts}, progress=progress, device=device,
+                                    **train_kwargs)
+        evaluator.save(folder)
+        step.result = f"{folder} ({describe(evaluator)})"
     return evaluator
 
 

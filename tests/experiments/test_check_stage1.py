@@ -66,3 +66,14 @@ def test_bad_split_is_named(capsys, tmp_path):
 def test_check_needs_a_run_dir(capsys):
     assert check_stage1.main(["profile=smoke"]) == 2
     assert "run_dir" in capsys.readouterr().err
+
+
+def test_default_profile_is_auto_and_the_expected_time_is_said(monkeypatch, capsys, tmp_path):
+    """Like every other command: auto (smoke on a CPU, as in the suite), not the 16-minute small profile."""
+    calls = []
+    monkeypatch.setattr(check_stage1, "check", lambda run_dir, overrides, *a: calls.append(overrides) or {})
+    assert check_stage1.main([f"run_dir={tmp_path}", "train.max_steps=2"]) == 0
+    assert calls[-1] == ["train.max_steps=2", "profile=smoke"]
+    assert "profile=smoke, expected about a minute on CPU" in capsys.readouterr().err
+    assert check_stage1.main([f"run_dir={tmp_path}", "profile=small"]) == 0
+    assert calls[-1] == ["profile=small"] and "16 minutes on CPU" in capsys.readouterr().err
