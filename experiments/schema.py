@@ -32,7 +32,7 @@ def accepts(*, registry: str | None = None, low: float | None = None, high: floa
 
 @dataclass
 class ModelConfig:
-    preset: str = accepts(choices=("paper", "official"))
+    preset: str = accepts(choices=("paper", "official", "paper_v2", "official_v2"))  # v2: the StackGAN++ tree
     upsample: str = accepts(registry="upsample")
     residual: str = accepts(registry="residual")
     conditioning: str = accepts(registry="conditioning")
