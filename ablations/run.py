@@ -33,7 +33,6 @@ with its seed, run folder and the first line of its error), 2 for a bad command 
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
