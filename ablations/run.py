@@ -6,6 +6,11 @@ scale-out `launcher` (joblib | submitit_slurm | submitit_local), `jobs` (paralle
 override applied to every variant (e.g. `data.text_encoder=bow`), and `hydra.*` settings go to the
 launcher (e.g. `hydra.launcher.partition=gpu`). Every run is composed and validated before any is trained.
 
+`jobs=auto` (or `jobs=K`, which imply `launcher=joblib`) packs several runs onto one machine at once:
+as many as fit in the free GPU memory and the CPU cores, or one per core with one thread each on a CPU
+(ablations/packing.py). Packed runs are separate processes with the same configs, so their results are
+those of the runs one by one.
+
 Without `launcher`, the runs go one after another in this process. With one, this process validates,
 takes the out_dir lock, starts a Hydra multirun of `ablations.job` over the runs still to do (one job
 per run, each on its own GPU), waits, and collects the table.
@@ -19,6 +24,7 @@ Examples:
   python -m ablations.run grid=ca_variants --dry-run              # what would run, and what is done already
   python -m ablations.run grid=upsampling profile=small seeds=3 only=nearest,bilinear
   python -m ablations.run grid=discriminator profile=small launcher=joblib gpus=4
+  python -m ablations.run grid=ca_variants profile=small seeds=3 jobs=auto   # fill one GPU (or every core)
   python -m ablations.run grid=stages data.text_encoder=bow out_dir=runs/stages --cfg job
 
 Exit status: 0 when every run is ok or diverged (a result), 1 when any run failed (each is named on stderr
@@ -35,6 +41,7 @@ from typing import Callable
 
 from ablations.grids import GridError, list_grids
 from ablations.lock import DirLock, LockedError
+from ablations.packing import choose_jobs, job_environment
 from ablations.runner import (
     FINAL_STATUSES,
     LAUNCH,
@@ -55,7 +62,7 @@ RUNNER_KEYS = ("grid", "profile", "seeds", "out_dir", "only", "launcher", "jobs"
 LAUNCHERS = ("joblib", "submitit_slurm", "submitit_local")
 
 USAGE = f"""usage: python -m ablations.run grid=NAME [profile=smoke|small|paper|auto] [seeds=N] [out_dir=DIR]
-                              [only=LABEL,LABEL] [launcher={'|'.join(LAUNCHERS)} [jobs=K] [gpus=G]]
+                              [only=LABEL,LABEL] [jobs=auto|K] [launcher={'|'.join(LAUNCHERS)} [gpus=G]]
                               [KEY=VALUE ...   experiments overrides, e.g. data.text_encoder=bow]
                               [hydra.KEY=VALUE ...   launcher settings]
                               [--dry-run | dry_run=true | --cfg job]   list the runs, train nothing
@@ -79,7 +86,13 @@ def parse_args(argv: list[str]) -> tuple[dict[str, str], list[str], list[str]]:
         raise GridError(f"grid= is required\n{USAGE}")
     if "launcher" in runner and runner["launcher"] not in LAUNCHERS:
         raise GridError(f"unknown launcher {runner['launcher']!r} (from launcher=); accepted: {', '.join(LAUNCHERS)}")
-    stray = [k for k in ("jobs", "gpus") if k in runner and "launcher" not in runner]
+    if "jobs" in runner and not (runner["jobs"] == "auto" or runner["jobs"].isdigit() and int(runner["jobs"]) >= 1):
+        raise GridError(f"jobs={runner['jobs']!r} (from jobs=); expected auto or a positive integer")
+    if "jobs" in runner and "launcher" not in runner:
+        runner["launcher"] = "joblib"  # jobs=auto|K packs runs as joblib processes on this machine
+    if "jobs" in runner and runner["launcher"] != "joblib":
+        raise GridError(f"jobs= applies to launcher=joblib only, not launcher={runner['launcher']}")
+    stray = [k for k in ("gpus",) if k in runner and "launcher" not in runner]
     if stray:
         raise GridError(f"{', '.join(stray)}= only apply with launcher=; accepted launchers: {', '.join(LAUNCHERS)}")
     if hydra and "launcher" not in runner:
@@ -125,11 +138,15 @@ def launch(
                 f"gpus={gpus}",
                 f"hydra.sweep.dir={out_dir / 'hydra' / stamp}",
             ]
+            env = None
             if runner["launcher"] == "joblib":
-                cmd.append(f"hydra.launcher.n_jobs={int(runner.get('jobs', max(gpus, 1)))}")
+                jobs, why = choose_jobs(runner.get("jobs", max(gpus, 1)), [cfgs[i] for i in pending], len(pending))
+                log(f"jobs: {why}")
+                cmd.append(f"hydra.launcher.n_jobs={jobs}")
+                env = job_environment(jobs) if jobs > 1 else None
             cmd += hydra
             log("launching: " + " ".join(cmd))
-            proc = subprocess.run(cmd, env=trusted_env(settings))  # the jobs may load the seams given here
+            proc = subprocess.run(cmd, env={**trusted_env(settings), **(env or {})})  # jobs may load the seams given here
             if proc.returncode != 0:
                 log(f"launcher exited with {proc.returncode}; collecting what finished (rerun to resume the rest)")
         from ablations.collect import collect

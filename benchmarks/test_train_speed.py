@@ -7,11 +7,15 @@ over the tiny built-in dataset (crop and flip done) and cycled, so loading is ex
 
 - `plain`: float32 eager, contiguous memory, for-loop (non-fused, non-foreach) Adam, PyTorch's default
   backend flags (no TF32 matmuls, no cuDNN autotune): the official code's way of training.
-- `fast`: the trainer's defaults: bf16 autocast, channels_last, fused Adam, TF32 and cuDNN autotune on CUDA.
-  On CPU the trainer runs float32 eager with non-fused Adam (PyTorch's for-loop implementation for CPU
-  tensors), so there `fast` and `plain` run the same code: the comparison checks for overhead.
-- `fast_compile`: `fast` plus torch.compile of G and D (train.compile=true). Skipped on CPU unless
-  GANBLOCKS_BENCH_COMPILE_ON_CPU=1 (compilation takes minutes on a small CPU).
+- `fast`: the trainer's defaults (`train.amp=auto`, `train.channels_last=auto`, `train.cuda_graph=auto`;
+  ganblocks/training/precision.py): on CUDA the whole step captured in one CUDA graph, Stage-I in bf16
+  contiguous, Stage-II in bf16 channels_last, fused capturable Adam, TF32 and cuDNN autotune.
+  On CPU the trainer runs float32 eager with the for-loop Adam, so there `fast` and `plain` run the same
+  code: the comparison checks for overhead.
+- `fast_eager`: `fast` without the graph (`train.cuda_graph=false`: Stage-I then takes fp32/TF32 by the
+  rule); CUDA only (on CPU it is `fast`).
+- `fast_compile`: torch.compile of G and D (train.compile=true, which runs eager: no hand-made graph).
+  Skipped on CPU unless GANBLOCKS_BENCH_COMPILE_ON_CPU=1 (compilation takes minutes on a small CPU).
 
 Widths: `small` on CPU (gf_dim 16, df_dim 16, batch 16, Stage-I 64 px, Stage-II 64 -> 128 px); `paper` on
 CUDA (gf_dim 128, df_dim 64, batch 64, 64 and 256 px), and on CPU with GANBLOCKS_BENCH_PAPER_ON_CPU=1.
@@ -44,9 +48,10 @@ WIDTHS = {
     "paper": {"gf_dim": 128, "df_dim": 64, "batch_size": 64, "stage1_size": 64, "stage2_size": 256},
 }
 PATHS = {
-    "plain": ["train.amp=fp32", "train.channels_last=false", "train.compile=false"],
-    "fast": ["train.amp=bf16", "train.channels_last=true", "train.compile=false"],
-    "fast_compile": ["train.amp=bf16", "train.channels_last=true", "train.compile=true"],
+    "plain": ["train.amp=fp32", "train.channels_last=false", "train.compile=false", "train.cuda_graph=false"],
+    "fast": ["train.amp=auto", "train.channels_last=auto", "train.compile=false", "train.cuda_graph=auto"],
+    "fast_eager": ["train.amp=auto", "train.channels_last=auto", "train.compile=false", "train.cuda_graph=false"],
+    "fast_compile": ["train.amp=auto", "train.channels_last=auto", "train.compile=true", "train.cuda_graph=auto"],
 }
 STAGES = {"stage1": 0, "stage2": 1}
 N_BATCHES = 4  # pre-drawn batches cycled through the timed steps
@@ -60,6 +65,8 @@ def skip_unless_runs(device: str, width: str, path: str | None = None) -> None:
         pytest.skip("CUDA benchmarks run the paper width")
     if device == "cpu" and path == "fast_compile" and not os.environ.get("GANBLOCKS_BENCH_COMPILE_ON_CPU"):
         pytest.skip("torch.compile on CPU: set GANBLOCKS_BENCH_COMPILE_ON_CPU=1")
+    if device == "cpu" and path == "fast_eager":
+        pytest.skip("fast_eager differs from fast only on CUDA (no CUDA graph on CPU)")
 
 
 def bench_config(device: str, width: str, extra: list[str] = ()) -> DictConfig:
@@ -133,16 +140,21 @@ def test_train_step(benchmark, device, width, stage, path):
         flops = train_step_flops(cfg, st, batches[0], dev)  # one eager step; counted FLOPs do not depend on dtype
         cycle = itertools.cycle(batches)
         cuda = dev.type == "cuda"
+        if cuda:
+            torch.cuda.reset_peak_memory_stats(dev)
         run_benchmark(benchmark, lambda: train_step(cfg, st, next(cycle), dev), device,
                       rounds=20 if cuda else 5, warmup_rounds=5 if cuda else 1, items=len(batches[0]))
 
     seconds = benchmark.stats.stats.median
-    precision = "bf16" if cfg.train.amp == "bf16" else "tf32"  # cuDNN convolutions run TF32 by default
+    precision = "bf16" if st.plan.amp == "bf16" else "tf32"  # cuDNN convolutions run TF32 by default
     peak = peak_flops(dev, precision)
     benchmark.extra_info.update({
-        "width": width, "path": path, "amp": str(cfg.train.amp) if cuda else "fp32",
+        "width": width, "path": path, "plan": st.plan.to_json(), "amp": st.plan.amp,
+        "cuda_graph": st.graph is not None and st.graph.graph is not None,
         "flops_per_step": flops, "tflop_per_s": round(flops / seconds / 1e12, 4),
     })
+    if cuda:
+        benchmark.extra_info["peak_memory_bytes"] = torch.cuda.max_memory_allocated(dev)
     if peak is not None:
         benchmark.extra_info.update({"peak_precision": precision, "mfu": round(mfu(flops, seconds, peak), 4)})
     assert bool(st.nonfinite) is False, f"{stage} {path}: non-finite loss during the benchmark"

@@ -15,6 +15,7 @@ import dataclasses
 import difflib
 import inspect
 import math
+import os
 import re
 import sys
 import typing
@@ -134,6 +135,8 @@ def validate(cfg: DictConfig) -> None:
             if stage.fixed is not None and stage.fixed not in stage_names[:i]:
                 problems.append(f"pipeline.stages[{i}].fixed={stage.fixed!r} names no earlier stage; earlier stages: "
                                 f"{stage_names[:i]}")
+    if not problems and cfg.train.cuda_graph is True:
+        problems.extend(_graph_problem(cfg))
     if not problems and cfg.train.tensorboard is True:
         from ganblocks.training.tensorboard_log import missing_reason
 
@@ -254,3 +257,17 @@ def _check_models(cfg: DictConfig) -> list[str]:
             continue
         built[stage.name] = G
     return problems
+
+
+def _graph_problem(cfg: DictConfig) -> list[str]:
+    """`train.cuda_graph=true` where the step cannot be captured (CPU, torchrun, compile, nan_at_step)."""
+    import torch
+
+    from ganblocks.training.precision import graph_blocker
+
+    device = torch.device("cuda" if cfg.device == "auto" and torch.cuda.is_available() else
+                          "cpu" if cfg.device == "auto" else cfg.device)
+    blocker = graph_blocker(cfg, device, int(os.environ.get("WORLD_SIZE", "1")))
+    if blocker is None:
+        return []
+    return [f"train.cuda_graph=true but {blocker}; accepted: auto (captures where it can, eager elsewhere) or false"]

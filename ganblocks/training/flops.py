@@ -66,7 +66,10 @@ def train_step_flops(cfg: DictConfig, stage: Any, batch: Batch, device: torch.de
     """
     from ganblocks.training.loop import _PairScorer, train_step
 
-    eager = dataclasses.replace(stage, G_step=stage.G, D_step=_PairScorer(stage.D), sums={}, nonfinite=None)
+    plan = getattr(stage, "plan", None)  # eager even where the stage replays a CUDA graph
+    plan = dataclasses.replace(plan, cuda_graph=False) if plan is not None else None
+    eager = dataclasses.replace(stage, G_step=stage.G, D_step=_PairScorer(stage.D), sums={}, nonfinite=None,
+                                plan=plan, graph=None)
     return count_flops(lambda: train_step(cfg, eager, batch, torch.device(device)))
 
 

@@ -42,7 +42,7 @@ from torch import Tensor, nn
 from ganblocks.io import append_jsonl, atomic_write_bytes, atomic_write_text
 from ganblocks.registry import build
 from ganblocks.sheets import compose_sheet
-from ganblocks.training import assemble
+from ganblocks.training import assemble, graphs, precision
 from ganblocks.training.tensorboard_log import TensorBoardLogger
 from ganblocks.training.checkpoint import (
     cut_log,
@@ -134,6 +134,8 @@ class Stage:
     nonfinite: Tensor | None = None
     params: dict[str, int] = field(default_factory=dict)  # {"G": trainable, "G_total", "D"} parameter counts
     sample_captions: list[str] = field(default_factory=list)  # the texts of sample_text, for the sheets
+    plan: precision.StepPlan | None = None  # autocast dtype, memory format, Adam kind, CUDA graph (precision.py)
+    graph: graphs.GraphedStep | None = None  # the captured step, made on the first graphed step
 
 
 def train(cfg: DictConfig, run_dir: str | os.PathLike, *, stop_after: int | None = None) -> dict:
@@ -209,7 +211,9 @@ def configure_backends(cfg: DictConfig, device: torch.device) -> None:
         torch.backends.cudnn.benchmark = True
 
 
-def _autocast(cfg: DictConfig, device: torch.device):
+def _autocast(cfg: DictConfig, device: torch.device, plan: precision.StepPlan | None = None):
+    if plan is not None:
+        return precision.autocast(plan, device)
     if device.type == "cuda" and cfg.train.amp == "bf16":
         return torch.autocast("cuda", dtype=torch.bfloat16)
     return nullcontext()
@@ -223,7 +227,8 @@ def _train_stage(cfg, stage_cfg, index, run_dir, device, dist, steps_left) -> di
     if dist.main:
         cut_log(run_dir / "log.jsonl", [st.name for st in cfg.pipeline.stages], s.name, s.step)
         write_status(run_dir, "running", None, stage=s.name, step=s.step,
-                     params={**(read_status(run_dir) or {}).get("params", {}), s.name: s.params})
+                     params={**(read_status(run_dir) or {}).get("params", {}), s.name: s.params},
+                     precision={**(read_status(run_dir) or {}).get("precision", {}), s.name: s.plan.to_json()})
     board = TensorBoardLogger.open(cfg, run_dir) if dist.main else None  # None unless train.tensorboard
     try:
         return _loop(cfg, s, run_dir, run_dir / "checkpoints" / stage_cfg.name, device, dist, steps_left, board)
@@ -269,15 +274,14 @@ def build_stage(cfg: DictConfig, stage_cfg: DictConfig, index: int, run_dir: str
         fixed = load_generator(run_dir, device="cpu", stage=stage_cfg.fixed, ema=True)
     G, D = assemble.build_stage_models(cfg, stage_cfg, text_dim, fixed)
     G, D = G.to(device), D.to(device)
-    if device.type == "cuda" and cfg.train.channels_last:
+    plan = precision.plan_stage(cfg, stage_cfg, device, dist.world_size)
+    if device.type == "cuda" and plan.channels_last:
         G, D = G.to(memory_format=torch.channels_last), D.to(memory_format=torch.channels_last)
     ema = None
     if cfg.train.ema_decay is not None:
         ema = copy.deepcopy(G).eval().requires_grad_(False)
-    fused = device.type == "cuda"
-    betas = tuple(float(b) for b in cfg.train.betas)
-    opt_g = torch.optim.Adam([p for p in G.parameters() if p.requires_grad], lr=cfg.train.lr, betas=betas, fused=fused)
-    opt_d = torch.optim.Adam([p for p in D.parameters() if p.requires_grad], lr=cfg.train.lr, betas=betas, fused=fused)
+    opt_g = precision.make_adam([p for p in G.parameters() if p.requires_grad], cfg, plan)
+    opt_d = precision.make_adam([p for p in D.parameters() if p.requires_grad], cfg, plan)
     steps_per_epoch = max(1, len(loader))
     total_steps = int(cfg.train.max_steps) if cfg.train.max_steps is not None else int(cfg.train.epochs) * steps_per_epoch
     halve = None if cfg.train.lr_halve_every is None else int(cfg.train.lr_halve_every) * steps_per_epoch
@@ -307,6 +311,7 @@ def build_stage(cfg: DictConfig, stage_cfg: DictConfig, index: int, run_dir: str
               build("loss", cfg.loss.name, where="loss.name", kl_weight=cfg.loss.kl_weight),
               total_steps, steps_per_epoch, text_dim, sample_text, sample_noise)
     s.params = {"G": _count(G, trainable=True), "G_total": _count(G), "D": _count(D)}
+    s.plan = plan
     s.sample_captions = [str(caps[0]) for caps in getattr(dataset, "captions", [])[:n]]
 
     # Resume from the newest good checkpoint. Loaded on the CPU: RNG and loader states must stay CPU byte
@@ -405,10 +410,12 @@ def train_step(cfg: DictConfig, s: Stage, batch: Batch, device: torch.device) ->
         batch: images (B, 3, S, S) in [-1, 1] at the stage's size, embeddings and wrong embeddings (B, D).
         device: the stage's device.
     """
-    amp = _autocast(cfg, device)
+    if s.plan is not None and s.plan.cuda_graph:
+        return graphs.graphed_step(cfg, s, batch, device)  # the same step, captured once and replayed
+    amp = _autocast(cfg, device, s.plan)
     B = len(batch)
     images = batch.images
-    if device.type == "cuda" and cfg.train.channels_last:
+    if device.type == "cuda" and (s.plan.channels_last if s.plan is not None else cfg.train.channels_last):
         images = images.contiguous(memory_format=torch.channels_last)
     text, wrong_text = batch.embeddings, batch.wrong_embeddings
     noise = torch.randn(B, s.G.noise_dim, device=device)

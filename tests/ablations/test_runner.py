@@ -199,7 +199,8 @@ def test_cli_errors_list_what_is_accepted(capsys):
     assert "its variants: none, gaussian, mixture" in capsys.readouterr().err
     assert cli.main(["grid=ca_variants", "launcher=ray"]) == 2
     assert "accepted: joblib, submitit_slurm, submitit_local" in capsys.readouterr().err
-    assert cli.main(["grid=ca_variants", "jobs=2"]) == 2
+    assert cli.main(["grid=ca_variants", "jobs=0"]) == 2  # jobs=K alone packs runs (test_packing.py)
+    assert "expected auto or a positive integer" in capsys.readouterr().err
     assert cli.main(["--help"]) == 0 and "grids: ca_variants" in capsys.readouterr().out
 
 
