@@ -101,6 +101,13 @@ def decode_image(path: Path, size: int, bbox: Sequence[float] | None = None, squ
             img = im.convert("RGB")
     except (OSError, UnidentifiedImageError, ValueError) as e:
         raise DatasetError(f"cannot decode image {path}: {e}{layout}") from None
+    return crop_and_resize(img, size, bbox, square)
+
+
+def crop_and_resize(img: Image.Image, size: int, bbox: Sequence[float] | None = None,
+                    square: bool = False) -> np.ndarray:
+    """`decode_image`'s crop and resize of a decoded RGB image: -> uint8 (3, size, size). Also frames the
+    built-in evaluator's fresh renders exactly as the dataset's images are framed."""
     width, height = img.size
     if bbox is not None:
         r = int(max(bbox[2], bbox[3]) * 0.75)
