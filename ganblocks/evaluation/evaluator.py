@@ -278,7 +278,7 @@ class Evaluator:
             raise EvaluatorTooWeakError(
                 f"evaluator {self.name} is too weak to score images on held-out renders: " + "; ".join(problems)
                 + ". Train it longer or on more renders (metrics.evaluator_renders_per_class, "
-                "metrics.evaluator_epochs), or lower the threshold knowingly."
+                "metrics.evaluator_free_renders, metrics.evaluator_epochs), or lower the threshold knowingly."
             )
 
     def save(self, folder: str | Path) -> None:
