@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from benchmarks.conftest import run_benchmark
-from ganblocks.evaluation.evaluator import EvaluatorNet, Evaluator, train_evaluator
+from ganblocks.evaluation.evaluator import EvaluatorNet, Evaluator
+from ganblocks.evaluation.training import train_evaluator
 from ganblocks.metrics.base import EvalSamples, caption_values
 from ganblocks.registry import build
 
@@ -43,13 +44,17 @@ def test_feature_extraction(benchmark, device, size):
 
 @pytest.mark.benchmark(group="evaluator-training")
 def test_evaluator_training_epoch(benchmark):
-    """One epoch of evaluator training on 300 renders at 128 px (the tiny dataset's 5 test classes x 60)."""
+    """One epoch of evaluator training at 128 px: 300 class renders (the tiny dataset's 5 test classes x 60)
+    and 320 free renders (an epoch is one pass over the free renders)."""
     data = images(300, 152)
     class_ids = torch.arange(5).repeat_interleave(60)
     attrs = torch.stack([torch.randint(0, n, (300,)) for n in N_ATTRIBUTES], 1)
     spec = [(f"a{i}", n, i >= 7) for i, n in enumerate(N_ATTRIBUTES)]
-    run_benchmark(benchmark, lambda: train_evaluator(data, class_ids, attrs, spec, image_size=128, epochs=1,
-                                                     progress=False), "cpu", rounds=2, warmup_rounds=0, items=300)
+    free = images(320, 152)
+    free_attrs = torch.stack([torch.randint(0, n, (320,)) for n in N_ATTRIBUTES], 1)
+    run_benchmark(benchmark, lambda: train_evaluator(data, class_ids, attrs, spec, free_images=free,
+                                                     free_attributes=free_attrs, image_size=128, epochs=1,
+                                                     progress=False), "cpu", rounds=2, warmup_rounds=0, items=320)
 
 
 @pytest.fixture(scope="module")

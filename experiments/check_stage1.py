@@ -76,7 +76,11 @@ def check(run_dir: Path, overrides: list[str], n_captions: int = 1000, seed: int
         raise RuntimeError(f"training did not finish: {status}")
 
     test = assemble.build_training_dataset(cfg, int(stage.imsize), split=split)
-    evaluator = evaluator_for_dataset(test, progress=False)
+    m = cfg.metrics  # the profile's evaluator recipe (smoke: a quick judge; small: the committed one)
+    evaluator = evaluator_for_dataset(test, image_size=int(m.evaluator_size),
+                                      renders_per_class=int(m.evaluator_renders_per_class),
+                                      free_renders=int(m.evaluator_free_renders), epochs=int(m.evaluator_epochs),
+                                      width=int(m.evaluator_width), progress=False)
     head_classes = torch.tensor(evaluator.meta["class_ids"])
     n = min(n_captions, len(test) * len(test.captions[0]))
     pick = torch.randperm(len(test) * len(test.captions[0]), generator=torch.Generator().manual_seed(seed))[:n]

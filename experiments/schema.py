@@ -119,6 +119,7 @@ class MetricsConfig:
     real_reference: bool = accepts()
     evaluator_size: int = accepts(low=16, high=1024)
     evaluator_renders_per_class: int = accepts(low=1)
+    evaluator_free_renders: int = accepts(low=1)
     evaluator_epochs: int = accepts(low=1)
     evaluator_width: int = accepts(low=1)
     min_class_accuracy: float = accepts(low=0, high=1)

@@ -110,6 +110,14 @@ def decode_image(path: Path, size: int, bbox: Sequence[float] | None = None, squ
         raise DatasetError(f"cannot use image {path}: {e}{layout}") from None
     except (OSError, UnidentifiedImageError, ValueError) as e:
         raise DatasetError(f"cannot decode image {path}: {e}{layout}") from None
+    return crop_and_resize(img, size, bbox, square, path=path, layout=layout, bbox_source=bbox_source)
+
+
+def crop_and_resize(img: Image.Image, size: int, bbox: Sequence[float] | None = None, square: bool = False, *,
+                    path: Path | str = "<image>", layout: str = "", bbox_source: str = "bbox") -> np.ndarray:
+    """`decode_image`'s crop and resize of a decoded RGB image: -> uint8 (3, size, size). Also frames the
+    built-in evaluator's fresh renders exactly as the dataset's images are framed. `path`, `layout` and
+    `bbox_source` only name the image and its box in a DatasetError."""
     width, height = img.size
     if bbox is not None:
         try:

@@ -1,76 +1,202 @@
-"""The evaluator of a built-in dataset: trained on fresh renders of its test classes, cached by its hash.
+"""The evaluator of a built-in dataset: trained on fresh renders of its test classes, cached by its recipe.
 
-Renders come from the dataset's renderer with a seed the dataset build never uses, so the evaluator never sees
-an image the GAN trains or is compared on. One evaluator per (dataset hash, test classes, resolution, render
-and training settings) is trained once and read from `cache_dir("evaluators", key)` afterwards.
+Renders come from the dataset's renderer with seeds the dataset build never uses, so the evaluator never sees
+an image the GAN trains or is compared on. Two kinds (see `train_evaluator`): class-faithful renders of the
+test classes train the class head (the IS classifier); free renders, every attribute drawn per image
+independently of the class, train the attribute heads (the judge), so that the judge reads pixels, not the
+class. Synthbirds renders are drawn at the build's size and framed around the bird exactly as the loader
+frames the dataset's images.
+
+The recipe (renderer version, class table, classes, counts, seeds, training settings) is hashed into the key.
+A recipe whose weights ship with ganblocks (`ganblocks.evaluation.artifacts`) is loaded from those committed
+weights, their sha256 checked, so every machine judges with the same network; any other recipe is trained
+once on the CPU and read from `cache_dir("evaluators", key)` afterwards.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import numpy as np
 import torch
 from torch import Tensor
 
-from ganblocks.evaluation.evaluator import Evaluator, cached_evaluator
+from ganblocks.evaluation.evaluator import Evaluator, attribute_infos
+from ganblocks.evaluation.training import cached_evaluator
 
-RENDER_SEED = 1000  # the synthbirds build seeds its images (dataset_seed, 1, i); renders use (seed, 7, i)
+RENDER_SEED = 1000  # the synthbirds build seeds its images (dataset_seed, 1, i); class renders use (seed, 7, i)
+FREE_SEED = 2000    # free renders use (FREE_SEED + seed offset, i): a stream no build or class render uses
 
 
 def dataset_renderer(dataset: Any) -> Callable[[Tensor, int, int], tuple[Tensor, Tensor]]:
     """`(class_ids, seed, size) -> (uint8 images (N, 3, size, size), attributes (N, A))` for a dataset.
 
-    A dataset may carry its own `render` with that signature; the built-in synthbirds is rendered by
-    `ganblocks.data.synthbirds.render` with the class table of the build the dataset was loaded from.
+    A dataset may carry its own `render` with that signature; the built-in synthbirds renders each class's
+    attribute row with `_synthbirds_framed` (poses from seeds (seed, 7, i)).
     """
     own = getattr(dataset, "render", None)
     if callable(own):
         return own
+    manifest = _synthbirds_manifest(dataset)
+    from ganblocks.data import synthbirds
+
+    table = torch.from_numpy(synthbirds.class_attributes(int(manifest["num_classes"]), int(manifest.get("seed", 0))))
+
+    def render(class_ids: Tensor, seed: int, size: int) -> tuple[Tensor, Tensor]:
+        rows = table[torch.as_tensor(class_ids, dtype=torch.long)]
+        return _synthbirds_framed(rows, (seed, 7), size, int(manifest["max_size"])), rows
+
+    return render
+
+
+def row_renderer(dataset: Any) -> Callable[[Tensor, int, int], Tensor]:
+    """`(attribute rows (N, A), seed, size) -> uint8 images (N, 3, size, size)`: renders of given values.
+
+    Two calls with the same seed and rows that differ in one attribute give images that differ only in that
+    attribute's pixels (the counterfactual pairs of `ganblocks.evaluation.report_judge`). A dataset may carry
+    its own `render_attributes`; synthbirds renders with `_synthbirds_framed` (poses from seeds (seed, i)).
+    """
+    own = getattr(dataset, "render_attributes", None)
+    if callable(own):
+        return own
+    max_size = int(_synthbirds_manifest(dataset)["max_size"])
+    return lambda rows, seed, size: _synthbirds_framed(rows, (seed,), size, max_size)
+
+
+def _synthbirds_framed(rows: Tensor, seed: tuple, size: int, render_size: int) -> Tensor:
+    """Renders framed as the dataset's images are: drawn at the build's size, cropped around the bird's box
+    (1.5 x its longer side) and resized to `size`, as the loader does (`crop_and_resize`). So the judge trains
+    on birds that fill the frame as they do in the GAN's data, and the bird's size in pixels, which that crop
+    normalises away, is as hard to read for the judge as it is in the data."""
+    from PIL import Image
+
+    from ganblocks.data.dataset import crop_and_resize
+    from ganblocks.data.synthbirds import render_one
+
+    out = []
+    for i, row in enumerate(torch.as_tensor(rows).tolist()):
+        img, box = render_one(row, (*seed, i), render_size)
+        out.append(crop_and_resize(Image.fromarray(img), size, box))
+    if not out:
+        return torch.zeros(0, 3, size, size, dtype=torch.uint8)
+    return torch.from_numpy(np.stack(out))
+
+
+def _synthbirds_manifest(dataset: Any) -> dict:
     manifest = (getattr(dataset, "meta", None) or {}).get("manifest")
     if getattr(dataset, "name", None) == "synthbirds" and manifest is not None:
-        from ganblocks.data import synthbirds
-
-        def render(class_ids: Tensor, seed: int, size: int) -> tuple[Tensor, Tensor]:
-            return synthbirds.render(class_ids, seed, size, num_classes=int(manifest["num_classes"]),
-                                     dataset_seed=int(manifest.get("seed", 0)))
-
-        return render
+        return manifest
     raise ValueError(
         f"dataset {getattr(dataset, 'name', dataset)!r} has no renderer, so no built-in evaluator can be trained "
         "for it; use Inception-v3 from a local file (metrics.inception_weights=PATH)"
     )
 
 
+@dataclass
+class SynthbirdsClasses:
+    """What `evaluator_for_dataset` reads of a synthbirds split, without building or loading its images.
+
+    `synthbirds_classes("small", "test")` names the same evaluator recipe as the loaded test split of that
+    build (the renderer's version, class table and classes are all a recipe needs), so the judge's report
+    and its tests reach the tables' evaluator in seconds.
+    """
+
+    class_ids: Tensor
+    attributes: Tensor
+    attribute_spec: list
+    meta: dict = field(default_factory=dict)
+    dataset_hash: str = ""
+    name: str = "synthbirds"
+
+
+def synthbirds_classes(size: str = "small", split: str = "test", seed: int = 0) -> SynthbirdsClasses:
+    """The classes of split `split` of the synthbirds build (`size`, `seed`), one row per class."""
+    from ganblocks.data import synthbirds
+
+    cfg = synthbirds.resolve_config(size, seed)
+    n = cfg["num_classes"]
+    n_train = max(1, min(n - 1, round(n * synthbirds.TRAIN_FRACTION)))
+    if split not in ("train", "test"):
+        raise ValueError(f"split={split!r}; synthbirds has 'train' and 'test'")
+    classes = torch.arange(n_train) if split == "train" else torch.arange(n_train, n)
+    table = torch.from_numpy(synthbirds.class_attributes(n, seed))
+    spec = [(name, tuple(values), fine) for name, values, fine in synthbirds.attribute_spec()]
+    return SynthbirdsClasses(classes, table[classes], spec, {"manifest": {**cfg, "n_train_classes": n_train}})
+
+
+def free_rows(attribute_spec: Any, n: int, seed: int) -> Tensor:
+    """(n, A) int64 attribute rows, each value drawn uniformly and independently of the others and of class."""
+    gen = torch.Generator().manual_seed(seed)
+    counts = [info.num_values for info in attribute_infos(attribute_spec)]
+    return torch.stack([torch.randint(k, (n,), generator=gen) for k in counts], 1)
+
+
+def render_free(dataset: Any, n: int, seed: int, size: int) -> tuple[Tensor, Tensor]:
+    """`n` free renders at load size `size`: (uint8 (n, 3, size, size), attributes (n, A))."""
+    rows = free_rows(dataset.attribute_spec, n, FREE_SEED + seed)
+    return row_renderer(dataset)(rows, FREE_SEED + seed, size), rows
+
+
+def recipe(dataset: Any, image_size: int, renders_per_class: int, free_renders: int, seed: int) -> dict:
+    """What identifies an evaluator's training data: the renderer (synthbirds: its version and class table,
+    so the `small` and `default` builds, which share classes, share one evaluator), classes, counts, seeds."""
+    classes = sorted(int(c) for c in dataset.class_ids.unique())
+    manifest = (getattr(dataset, "meta", None) or {}).get("manifest")
+    if getattr(dataset, "name", None) == "synthbirds" and manifest is not None and not hasattr(dataset, "render"):
+        source = {"renderer": manifest["version"], "num_classes": int(manifest["num_classes"]),
+                  "dataset_seed": int(manifest.get("seed", 0)), "drawn_at": int(manifest["max_size"]),
+                  "framing": "bbox-1.5"}
+    else:
+        source = {"dataset_hash": dataset.dataset_hash}
+    return {**source, "classes": classes, "renders_per_class": renders_per_class, "free_renders": free_renders,
+            "render_seed": seed, "render_size": image_size * 76 // 64}
+
+
 def evaluator_for_dataset(
     dataset: Any,
     *,
     image_size: int = 128,
-    renders_per_class: int = 60,
-    epochs: int = 12,
+    renders_per_class: int = 40,
+    free_renders: int = 4000,
+    epochs: int = 30,
     width: int = 8,
     seed: int = RENDER_SEED,
     progress: bool = True,
 ) -> Evaluator:
-    """The cached evaluator of `dataset`'s classes (its test split: class head over the test classes).
+    """The evaluator of `dataset`'s classes (its test split: class head over the test classes).
+
+    Loaded from committed weights when ganblocks ships this recipe's (checked by sha256), else from the
+    cache, else trained on the CPU (deterministic under the fixed seeds) and cached.
 
     Args:
         dataset:           a `TextImageDataset` with `attributes`, `attribute_spec` and a renderer.
         image_size:        the resolution the evaluator judges at (128+ to see fine attributes).
-        renders_per_class: fresh renders per class (a fifth is held out to measure accuracy).
+        renders_per_class: class-faithful renders per class (a fifth held out to measure accuracy).
+        free_renders:      free renders for the attribute heads (a fifth held out); they depend on the
+                           renderer only, not on the classes, so the judge needs as many for 5 classes as for 50.
+    Raises:
+        ValueError: the dataset has no attributes or no renderer.
     """
     if getattr(dataset, "attributes", None) is None or getattr(dataset, "attribute_spec", None) is None:
         raise ValueError(f"dataset {getattr(dataset, 'name', dataset)!r} has no attributes: no built-in evaluator")
     render = dataset_renderer(dataset)
     classes = sorted(int(c) for c in dataset.class_ids.unique())
     load = image_size * 76 // 64
-    key_parts = {"dataset_hash": dataset.dataset_hash, "classes": classes, "renders_per_class": renders_per_class,
-                 "render_seed": seed, "render_size": load}
+    key_parts = recipe(dataset, image_size, renders_per_class, free_renders, seed)
+    train_kwargs = dict(image_size=image_size, epochs=epochs, width=width, seed=seed)
 
-    def make_training_data():
+    from ganblocks.evaluation.artifacts import committed_evaluator
+
+    shipped = committed_evaluator(key_parts, train_kwargs)
+    if shipped is not None:
+        return shipped
+
+    def make_training_data() -> dict:
         class_ids = torch.tensor(classes).repeat_interleave(renders_per_class)
         images, attributes = render(class_ids, seed, load)
-        return images, class_ids, attributes, dataset.attribute_spec
+        free_images, free_attributes = render_free(dataset, free_renders, seed, load)
+        return dict(images=images, class_ids=class_ids, attributes=attributes, attribute_spec=dataset.attribute_spec,
+                    free_images=free_images, free_attributes=free_attributes)
 
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    return cached_evaluator(key_parts, make_training_data, progress=progress, device=device, image_size=image_size,
-                            epochs=epochs, width=width, seed=seed)
+    return cached_evaluator(key_parts, make_training_data, progress=progress, device="cpu", **train_kwargs)

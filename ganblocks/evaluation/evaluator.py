@@ -1,5 +1,6 @@
 """The built-in evaluator: a small CNN with a class head (the inception-score classifier) and attribute heads
-(the judge), trained on held-out renders of the built-in dataset, never on the GAN's training images.
+(the judge), trained on held-out renders of the built-in dataset, never on the GAN's training images
+(training: `ganblocks.evaluation.training`; the built-in recipe: `ganblocks.evaluation.builtin`).
 
 It plays the role that the CUB-fine-tuned Inception-v3 plays in the StackGAN papers: its class head covers the
 test classes (IS), its penultimate features feed FID / KID / diversity, and its attribute heads judge whether an
@@ -20,9 +21,11 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ganblocks.data.batching import pixels_to_unit
-from ganblocks.io import atomic_torch_save, atomic_write_json, cache_dir, load_torch_file, stable_hash
+from ganblocks.io import atomic_torch_save, atomic_write_json, load_torch_file
 
-EVALUATOR_VERSION = 1  # bump when the network or its training changes: old cache entries are then ignored
+# Bump when the network or its training changes: old cache entries are then ignored.
+# 2: attribute heads trained on free renders only, attention-pooled, high-pass input; bbox-framed renders.
+EVALUATOR_VERSION = 2
 CROP_FRACTION = 64 / 76  # the official crop of the load size, so renders look like the GAN's (cropped) images
 
 
@@ -113,6 +116,10 @@ class EvaluatorNet(nn.Module):
     (B, 3, H, W) uint8 or [-1, 1] float, resized to `image_size` -> EvaluatorOutput with features (B, feature_dim).
     A 4x4 stride-2 stem (its window still spans two-pixel stripes and rings, the fine attributes at 128 px), then
     stride-2 3x3 convs (BatchNorm, ReLU) halve the size down to 4x4, widths doubling from `width` up to 8 * width.
+    The class head reads the flattened 4x4 map (through `embed`, the FID features). Each attribute head first
+    finds its part: a softmax attention map over the image_size/8 grid (that stage's features beside the 4x4
+    ones, upsampled) pools the features where the part is, so the head reads that part's colour or texture
+    wherever the bird stands, rather than the whole-image summary the class head uses.
     """
 
     def __init__(
@@ -127,26 +134,46 @@ class EvaluatorNet(nn.Module):
         if image_size < 16 or image_size & (image_size - 1):
             raise ValueError(f"image_size={image_size} must be a power of two >= 16")
         self.image_size = image_size
-        layers: list[nn.Module] = [nn.Conv2d(3, width, 4, 2, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(True)]
-        channels, size = width, image_size // 2
+        layers: list[nn.Module] = [nn.Conv2d(6, width, 4, 2, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(True)]
+        channels, size, stage_channels = width, image_size // 2, [width]
         while size > 4:
             out = min(channels * 2, width * 8)
             layers += [nn.Conv2d(channels, out, 3, 2, 1, bias=False), nn.BatchNorm2d(out), nn.ReLU(True)]
             channels, size = out, size // 2
+            stage_channels.append(out)
         self.trunk = nn.Sequential(*layers)
+        self.part_stage = min(2, len(stage_channels) - 1)  # the image_size/8 grid (16x16 at 128 px)
+        part_channels = stage_channels[self.part_stage] + channels
         self.embed = nn.Sequential(nn.Flatten(), nn.Linear(channels * 16, feature_dim), nn.ReLU(True))
         self.class_head = nn.Linear(feature_dim, num_classes)
-        self.attribute_heads = nn.ModuleList(nn.Linear(feature_dim, n) for n in attribute_sizes)
+        self.attend = nn.Conv2d(part_channels, len(attribute_sizes), 1)
+        self.attribute_heads = nn.ModuleList(nn.Linear(part_channels + feature_dim, n) for n in attribute_sizes)
 
     def _input(self, images: Tensor) -> Tensor:
+        """The image at image_size and its high-pass detail (image minus its 3x3 binomial blur, x4): (B, 6, S, S).
+        The detail channels carry the one- and two-pixel patterns of the fine attributes and nothing of a
+        blurred image."""
         x = to_unit_range(images)
         if x.shape[-1] != self.image_size or x.shape[-2] != self.image_size:
             x = F.interpolate(x, size=(self.image_size,) * 2, mode="bilinear", align_corners=False, antialias=True)
-        return x
+        k = torch.tensor([1.0, 2.0, 1.0], device=x.device, dtype=x.dtype)
+        k = (k[:, None] * k[None, :] / 16).expand(3, 1, 3, 3)
+        blurred = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), k, groups=3)
+        return torch.cat([x, 4 * (x - blurred)], 1)
 
     def forward(self, images: Tensor) -> EvaluatorOutput:
-        features = self.embed(self.trunk(self._input(images)))
-        return EvaluatorOutput(features, self.class_head(features), [h(features) for h in self.attribute_heads])
+        x, stages = self._input(images), []
+        for layer in self.trunk:
+            x = layer(x)
+            if isinstance(layer, nn.ReLU):
+                stages.append(x)
+        features = self.embed(x)
+        part = stages[self.part_stage]
+        grid = torch.cat([part, F.interpolate(x, size=part.shape[-2:], mode="nearest")], 1).flatten(2)  # (B, C, P)
+        attention = self.attend.weight.flatten(1) @ grid + self.attend.bias[:, None]  # (B, A, P)
+        pooled = attention.softmax(-1) @ grid.transpose(1, 2)  # (B, A, C)
+        logits = [head(torch.cat([pooled[:, a], features], 1)) for a, head in enumerate(self.attribute_heads)]
+        return EvaluatorOutput(features, self.class_head(features), logits)
 
     def realism_features(self, images: Tensor) -> Tensor:
         """Content and style of images, for nearest-real-image realism; (B, 3, H, W) -> (B, F_r) of norm 1.
@@ -251,7 +278,7 @@ class Evaluator:
             raise EvaluatorTooWeakError(
                 f"evaluator {self.name} is too weak to score images on held-out renders: " + "; ".join(problems)
                 + ". Train it longer or on more renders (metrics.evaluator_renders_per_class, "
-                "metrics.evaluator_epochs), or lower the threshold knowingly."
+                "metrics.evaluator_free_renders, metrics.evaluator_epochs), or lower the threshold knowingly."
             )
 
     def save(self, folder: str | Path) -> None:
@@ -262,10 +289,19 @@ class Evaluator:
 
     @classmethod
     def load(cls, folder: str | Path, device: str | torch.device = "cpu") -> "Evaluator":
-        """Read an evaluator written by `save`."""
+        """Read an evaluator written by `save` (`folder/evaluator.pt`)."""
         path = Path(folder) / "evaluator.pt"
         if not path.exists():
             raise FileNotFoundError(f"no evaluator at {path}")
+        return cls.load_file(path, device)
+
+    @classmethod
+    def load_file(cls, path: str | Path, device: str | torch.device = "cpu") -> "Evaluator":
+        """Read an `evaluator.pt` (tensors and JSON-able meta only: `torch.load(weights_only=True)`).
+
+        Raises:
+            ValueError: the weights' fingerprint differs from the one recorded in the file's meta.
+        """
         blob = load_torch_file(path, map_location=device)  # weights_only: a cached file cannot run code
         meta = blob["meta"]
         net = EvaluatorNet(
@@ -276,154 +312,11 @@ class Evaluator:
             feature_dim=meta["feature_dim"],
         )
         net.load_state_dict(blob["state_dict"])
+        recorded = meta.get("weights")
+        if recorded is not None and weights_fingerprint(net) != recorded:
+            raise ValueError(f"{path}: its weights have fingerprint {weights_fingerprint(net)}, its meta records "
+                             f"{recorded}; the file was altered after it was saved")
         return cls(net.to(device), meta)
-
-
-def _heldout_split(class_index: Tensor, fraction: float, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-    """Indices of a per-class stratified split: (train, held-out)."""
-    train, held = [], []
-    for c in class_index.unique():
-        idx = (class_index == c).nonzero().flatten()
-        idx = idx[torch.randperm(len(idx), generator=generator)]
-        n_held = max(1, round(len(idx) * fraction)) if len(idx) > 1 else 0
-        held.append(idx[:n_held])
-        train.append(idx[n_held:])
-    return torch.cat(train), torch.cat(held)
-
-
-def _augment(x: Tensor, image_size: int, generator: torch.Generator) -> Tensor:
-    """Random crop of CROP_FRACTION of the side, resize to image_size, random horizontal flip (per batch)."""
-    side = x.shape[-1]
-    crop = max(1, round(side * CROP_FRACTION))
-    top, left = torch.randint(0, side - crop + 1, (2,), generator=generator).tolist()
-    x = x[..., top : top + crop, left : left + crop]
-    if crop != image_size:
-        x = F.interpolate(x, size=(image_size,) * 2, mode="bilinear", align_corners=False, antialias=True)
-    flip = torch.rand(x.shape[0], generator=generator) < 0.5
-    return torch.where(flip[:, None, None, None], x.flip(-1), x)
-
-
-@torch.no_grad()
-def measure_accuracy(net: EvaluatorNet, images: Tensor, class_index: Tensor, attributes: Tensor,
-                     infos: Sequence[AttributeInfo]) -> dict:
-    """Held-out accuracy of the class head and of each attribute head, and coarse / fine means."""
-    net.eval()
-    x = center_crop(images, max(1, round(images.shape[-1] * CROP_FRACTION)))
-    outs = [net(x[i : i + 256]) for i in range(0, len(x), 256)]
-    class_pred = torch.cat([o.class_logits.argmax(1) for o in outs])
-    per_attr = {}
-    for a, info in enumerate(infos):
-        pred = torch.cat([o.attribute_logits[a].argmax(1) for o in outs])
-        per_attr[info.name] = float((pred == attributes[:, a]).float().mean())
-    coarse = [per_attr[i.name] for i in infos if not i.fine]
-    fine = [per_attr[i.name] for i in infos if i.fine]
-    return {
-        "class": float((class_pred == class_index).float().mean()),
-        "attributes": per_attr,
-        "attributes_mean": sum(per_attr.values()) / max(1, len(per_attr)),
-        "coarse": sum(coarse) / len(coarse) if coarse else None,
-        "fine": sum(fine) / len(fine) if fine else None,
-    }
-
-
-def train_evaluator(
-    images: Tensor,
-    class_ids: Tensor,
-    attributes: Tensor,
-    attribute_spec: Iterable[Any],
-    *,
-    image_size: int = 64,
-    width: int = 8,
-    feature_dim: int = 128,
-    epochs: int = 12,
-    batch_size: int = 32,
-    lr: float = 2e-3,
-    heldout_fraction: float = 0.2,
-    seed: int = 0,
-    key: str | None = None,
-    extra_meta: dict | None = None,
-    progress: bool = True,
-    device: str | torch.device = "cpu",
-) -> Evaluator:
-    """Train the evaluator on real renders and measure it on a held-out part of them.
-
-    Args:
-        images:          (N, 3, L, L) uint8 renders (at the load size; cropped like the GAN's images).
-        class_ids:       (N,) int64 dataset class ids (the test classes); mapped to class-head outputs.
-        attributes:      (N, A) int64 attribute values, in the order of `attribute_spec`.
-        attribute_spec:  per attribute (name, values, fine), see `attribute_infos`.
-        image_size:      the resolution the network sees (power of two); 128+ to judge fine attributes.
-        heldout_fraction: per-class fraction of renders kept out of training to measure accuracy.
-        key:             cache key stored in the meta (default: a hash of the inputs' shapes and settings).
-        device:          where to train (the images stay on CPU; batches move).
-    Returns:
-        An `Evaluator` in eval mode on CPU, with `meta["accuracy"]` measured on the held-out renders.
-    """
-    infos = attribute_infos(attribute_spec)
-    if images.dtype != torch.uint8 or images.dim() != 4 or images.shape[1] != 3:
-        raise ValueError(f"images must be uint8 (N, 3, L, L), got {images.dtype} {tuple(images.shape)}")
-    if attributes.shape != (len(images), len(infos)):
-        raise ValueError(
-            f"attributes have shape {tuple(attributes.shape)}; expected ({len(images)}, {len(infos)}) "
-            f"for {len(images)} images and {len(infos)} attributes in attribute_spec"
-        )
-    classes = sorted(int(c) for c in class_ids.unique())
-    lookup = {c: i for i, c in enumerate(classes)}
-    class_index = torch.tensor([lookup[int(c)] for c in class_ids], dtype=torch.long)
-    attributes = attributes.long()
-
-    gen = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    train_idx, held_idx = _heldout_split(class_index, heldout_fraction, gen)
-    net = EvaluatorNet(len(classes), [i.num_values for i in infos], image_size, width, feature_dim).to(device)
-    class_index, attributes = class_index.to(device), attributes.to(device)
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    steps_per_epoch = max(1, len(train_idx) // batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps_per_epoch)
-
-    from ganblocks.progress import progress_bar
-
-    bar = progress_bar(total=epochs * steps_per_epoch, desc="training evaluator", leave=False, disable=not progress)
-    for _ in range(epochs):
-        net.train()
-        order = train_idx[torch.randperm(len(train_idx), generator=gen)]
-        for step in range(steps_per_epoch):
-            idx = order[step * batch_size : (step + 1) * batch_size]
-            x = _augment(to_unit_range(images[idx]), image_size, gen)
-            out = net(x.to(device))
-            idx = idx.to(device)
-            loss = F.cross_entropy(out.class_logits, class_index[idx])
-            for a, logits in enumerate(out.attribute_logits):
-                loss = loss + F.cross_entropy(logits, attributes[idx, a])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            bar.update(1)
-            if step % 20 == 0:  # reading the loss syncs with the device: not every step
-                bar.set_postfix(loss=f"{loss.item():.3f}", refresh=False)
-    bar.close()
-
-    net = net.cpu()
-    class_index, attributes = class_index.cpu(), attributes.cpu()
-    accuracy = measure_accuracy(net, images[held_idx], class_index[held_idx], attributes[held_idx], infos) \
-        if len(held_idx) else {"class": float("nan"), "attributes": {}, "attributes_mean": float("nan"),
-                               "coarse": None, "fine": None}
-    settings = dict(image_size=image_size, width=width, feature_dim=feature_dim, epochs=epochs,
-                    batch_size=batch_size, lr=lr, heldout_fraction=heldout_fraction, seed=seed)
-    meta = {
-        "key": key or stable_hash([EVALUATOR_VERSION, settings, classes, [i.__dict__ for i in infos],
-                                   list(images.shape)]),
-        "version": EVALUATOR_VERSION,
-        **settings,
-        "class_ids": classes,
-        "attributes": [dict(name=i.name, num_values=i.num_values, fine=i.fine) for i in infos],
-        "accuracy": accuracy,
-        "n_train": int(len(train_idx)),
-        "n_heldout": int(len(held_idx)),
-        **(extra_meta or {}),
-    }
-    return Evaluator(net.eval(), meta)
 
 
 def weights_fingerprint(net: nn.Module, length: int = 8) -> str:
@@ -434,33 +327,6 @@ def weights_fingerprint(net: nn.Module, length: int = 8) -> str:
         digest.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
         digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()[:length]
-
-
-def cached_evaluator(key_parts: dict, make_training_data, progress: bool = True, device: str | torch.device = "cpu",
-                     **train_kwargs) -> Evaluator:
-    """The evaluator cached under `cache_dir("evaluators", stable_hash(key_parts, settings))`, trained on a miss.
-
-    Args:
-        key_parts:          what identifies the training data (dataset hash, render seed, renders per class).
-        make_training_data: () -> (images, class_ids, attributes, attribute_spec), called only on a miss.
-        train_kwargs:       passed to `train_evaluator`; part of the cache key (`device` is not).
-    """
-    key = stable_hash([EVALUATOR_VERSION, key_parts, train_kwargs])
-    folder = cache_dir("evaluators", key)
-    if (folder / "evaluator.pt").exists():
-        return Evaluator.load(folder)
-    from ganblocks.progress import long_step
-
-    with long_step("rendering the evaluator's training images (once; cached)", "rendered the evaluator's images",
-                   progress=progress):
-        images, class_ids, attributes, spec = make_training_data()
-    with long_step("training the evaluator (once; cached)", "trained the evaluator", progress=False) as step:
-        evaluator = train_evaluator(images, class_ids, attributes, spec, key=key,
-                                    extra_meta={"trained_on": key_parts}, progress=progress, device=device,
-                                    **train_kwargs)
-        evaluator.save(folder)
-        step.result = f"{folder} ({describe(evaluator)})"
-    return evaluator
 
 
 def describe(evaluator: Evaluator) -> str:

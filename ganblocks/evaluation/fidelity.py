@@ -9,6 +9,7 @@ class-conditional generator path crashes on `np.int`).
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -153,6 +154,32 @@ def fidelity_metrics(
     return torch_fidelity.calculate_metrics(**kwargs)
 
 
-def real_cache_name(dataset_hash: str, split: str, resolution: int, extractor: dict, n_samples: int) -> str:
-    """The cache name of real-image features: covers dataset, split, resolution, extractor and sample count."""
-    return "real-" + stable_hash([dataset_hash, split, resolution, extractor, n_samples])
+def real_cache_name(dataset_hash: str, split: str, resolution: int, extractor: dict, n_samples: int,
+                    content: str | None = None) -> str:
+    """The cache name of real-image features: covers dataset, split, resolution, extractor and sample count,
+    and content: `content` is a fingerprint of the real images' bytes (`tensor_fingerprint`), and the
+    extractor is named by its weights' bytes (`extractor_fingerprint`), never by a path alone, so images or
+    weights replaced at the same path get fresh statistics."""
+    return "real-" + stable_hash([dataset_hash, split, resolution, extractor_fingerprint(extractor), n_samples,
+                                  content])
+
+
+def tensor_fingerprint(images: Tensor) -> str:
+    """sha256 (first 16 hex) of a tensor's dtype, shape and bytes: equal iff the images are."""
+    digest = hashlib.sha256(f"{images.dtype}:{tuple(images.shape)}".encode())
+    digest.update(images.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def extractor_fingerprint(extractor: dict) -> dict:
+    """torch-fidelity extractor keywords with a weights file replaced by the sha256 of its bytes.
+
+    The built-in evaluator's extractor name already carries the fingerprint of its weights.
+    """
+    out = dict(extractor)
+    path = out.pop("feature_extractor_weights_path", None)
+    if path is not None:
+        from ganblocks.evaluation.artifacts import file_sha256
+
+        out["feature_extractor_weights_sha256"] = file_sha256(path)
+    return out

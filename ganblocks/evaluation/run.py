@@ -35,8 +35,9 @@ DEFAULTS: dict[str, Any] = {
     "require_is_classifier": False,      # refuse IS on real data without is_classifier (the paper protocol)
     "real_reference": True,              # score real test images through the same protocol (the `real` row)
     "evaluator_size": 128,               # resolution the built-in evaluator judges at (128+ sees fine attributes)
-    "evaluator_renders_per_class": 60,
-    "evaluator_epochs": 12,
+    "evaluator_renders_per_class": 40,
+    "evaluator_free_renders": 4000,      # renders with attributes drawn independently of class (the judge's)
+    "evaluator_epochs": 30,
     "evaluator_width": 8,
     "min_class_accuracy": 0.5,           # refuse an evaluator below these held-out accuracies
     "min_attribute_accuracy": 0.6,
@@ -109,6 +110,7 @@ class RunContext:
             ds = self.dataset(int(m.evaluator_size))
             ev = evaluator_for_dataset(ds, image_size=int(m.evaluator_size),
                                        renders_per_class=int(m.evaluator_renders_per_class),
+                                       free_renders=int(m.evaluator_free_renders),
                                        epochs=int(m.evaluator_epochs), width=int(m.evaluator_width),
                                        progress=bool(m.progress if progress is None else progress))
             ev.check(float(m.min_class_accuracy), float(m.min_attribute_accuracy))

@@ -101,7 +101,8 @@ class EvalSamples:
                         Inception from `inception_weights` and the judge metrics are skipped).
     inception_weights:  local Inception-v3 weights file, for datasets without an evaluator.
     real_split:         which split `real` comes from (recorded with every number).
-    real_cache_key:     identifies `real` (dataset hash, split, resolution) for torch-fidelity's cache.
+    real_cache_key:     labels `real` (dataset hash, split, resolution) in torch-fidelity's cache; the cache
+                        name also carries a fingerprint of `real`'s bytes and of the extractor's weights.
     resize:             how the images reached the metric's network (recorded in every metric's protocol).
     seed:               seed of every random choice a metric makes.
     is_classifier:      path of a user-supplied classifier for IS (`metrics.is_classifier`), or None.
@@ -162,12 +163,14 @@ class EvalSamples:
         return inception_kwargs(self.inception_weights)
 
     def fidelity_real_cache_name(self, extractor: dict) -> str | None:
-        from ganblocks.evaluation.fidelity import real_cache_name
+        from ganblocks.evaluation.fidelity import real_cache_name, tensor_fingerprint
 
         if self.real_cache_key is None or self.real is None:
             return None
+        if "real_fingerprint" not in self._memo:  # the images' bytes, not where they came from
+            self._memo["real_fingerprint"] = tensor_fingerprint(self.real)
         return real_cache_name(self.real_cache_key, self.real_split or "", self.fake.shape[-1], extractor,
-                               len(self.real))
+                               len(self.real), self._memo["real_fingerprint"])
 
     # --- protocol -----------------------------------------------------------------------------------------
     def evaluator_label(self) -> str:

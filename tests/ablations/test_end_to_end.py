@@ -25,6 +25,7 @@ TINY = [
     "metrics.figures=false",
     "metrics.rank_captions=8",
     "metrics.evaluator_renders_per_class=12",
+    "metrics.evaluator_free_renders=96",
     "metrics.evaluator_epochs=2",
     "metrics.min_class_accuracy=0",
     "metrics.min_attribute_accuracy=0",

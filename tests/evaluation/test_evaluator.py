@@ -3,14 +3,13 @@
 import pytest
 import torch
 
-from ganblocks.evaluation.evaluator import (Evaluator, EvaluatorTooWeakError, attribute_infos, cached_evaluator,
-                                            train_evaluator)
+from ganblocks.evaluation.evaluator import Evaluator, EvaluatorTooWeakError, attribute_infos
+from ganblocks.evaluation.training import cached_evaluator, train_evaluator
 from tests.evaluation import toy
 
 
 def tiny_training_data():
-    images, class_ids, attributes, _ = toy.dataset(per_class=6, size=38, seed=3)
-    return images, class_ids, attributes, toy.SPEC
+    return toy.training_data(per_class=6, n_free=96, size=38, seed=3)
 
 
 def test_trained_evaluator_is_accurate_on_held_out_renders(evaluator):
@@ -29,8 +28,8 @@ def test_outputs_have_the_documented_shapes(evaluator, real):
 
 def test_training_is_deterministic_under_a_seed():
     data = tiny_training_data()
-    a = train_evaluator(*data, image_size=32, epochs=1, progress=False, seed=5)
-    b = train_evaluator(*data, image_size=32, epochs=1, progress=False, seed=5)
+    a = train_evaluator(**data, image_size=32, epochs=1, progress=False, seed=5)
+    b = train_evaluator(**data, image_size=32, epochs=1, progress=False, seed=5)
     for (k, va), vb in zip(a.net.state_dict().items(), b.net.state_dict().values()):
         assert torch.equal(va, vb), k
 
@@ -39,9 +38,9 @@ def test_name_tells_recipe_and_weights_apart(tmp_path):
     """Same recipe, same weights: same name (also after a reload). Same recipe, other weights (another
     device, torch or seed would do that): another name, so results never claim one evaluator for two."""
     data = tiny_training_data()
-    a = train_evaluator(*data, key="recipe", image_size=32, epochs=1, progress=False, seed=5)
-    b = train_evaluator(*data, key="recipe", image_size=32, epochs=1, progress=False, seed=5)
-    c = train_evaluator(*data, key="recipe", image_size=32, epochs=1, progress=False, seed=6)
+    a = train_evaluator(**data, key="recipe", image_size=32, epochs=1, progress=False, seed=5)
+    b = train_evaluator(**data, key="recipe", image_size=32, epochs=1, progress=False, seed=5)
+    c = train_evaluator(**data, key="recipe", image_size=32, epochs=1, progress=False, seed=6)
     assert a.name == b.name and a.name.startswith("ganblocks-evaluator-recipe-w")
     assert c.key == a.key and c.name != a.name
     a.save(tmp_path)
@@ -82,10 +81,12 @@ def test_weak_evaluator_is_refused_with_the_reason(evaluator):
 
 
 def test_bad_inputs_are_named():
-    images, class_ids, attributes, spec = tiny_training_data()
-    with pytest.raises(ValueError, match="attributes have shape"):
-        train_evaluator(images, class_ids, attributes[:, :2], spec, progress=False)
-    with pytest.raises(ValueError, match="uint8"):
-        train_evaluator(images.float(), class_ids, attributes, spec, progress=False)
+    data = tiny_training_data()
+    with pytest.raises(ValueError, match="attributes of images have shape"):
+        train_evaluator(**{**data, "attributes": data["attributes"][:, :2]}, progress=False)
+    with pytest.raises(ValueError, match="attributes of free_images have shape"):
+        train_evaluator(**{**data, "free_attributes": data["free_attributes"][:5]}, progress=False)
+    with pytest.raises(ValueError, match="free_images must be uint8"):
+        train_evaluator(**{**data, "free_images": data["free_images"].float()}, progress=False)
     with pytest.raises(TypeError, match="attribute_spec\\[0\\]"):
         attribute_infos([42])

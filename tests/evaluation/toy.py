@@ -2,6 +2,9 @@
 
 Classes are fixed combinations of 4 attributes: background colour, body colour, body shape (coarse) and thin
 stripes (fine). Each image jitters position, size and pixel noise; each has captions naming 2 attributes.
+Like the built-in renderer it also renders any attribute rows (`render_attributes`), and its evaluator is
+trained the built-in way: attribute heads on free renders (attributes drawn independently of the class), so
+that a judge which reads the class instead of the pixels cannot pass the tests that use it.
 """
 
 from __future__ import annotations
@@ -19,9 +22,14 @@ BODY = torch.tensor([[0.9, 0.1, 0.1], [0.1, 0.2, 0.9], [0.95, 0.9, 0.1]])
 
 def render(class_ids: Tensor, size: int = 76, seed: int = 0) -> Tensor:
     """Images of the given classes; (N,) -> uint8 (N, 3, size, size)."""
+    return render_attributes(CLASSES[class_ids], size, seed)
+
+
+def render_attributes(attrs: Tensor, size: int = 76, seed: int = 0) -> Tensor:
+    """Images of the given attribute rows; (N, 4) -> uint8 (N, 3, size, size). Same seed and n: same jitter
+    and noise, so rows that differ in one attribute give images that differ only in its pixels."""
     gen = torch.Generator().manual_seed(seed)
-    n = len(class_ids)
-    attrs = CLASSES[class_ids]
+    n = len(attrs)
     yy, xx = torch.meshgrid(torch.linspace(-1, 1, size), torch.linspace(-1, 1, size), indexing="ij")
     cx, cy = (torch.rand(2, n, 1, 1, generator=gen) - 0.5) * 0.4
     r = 0.35 + torch.rand(n, 1, 1, generator=gen) * 0.15
@@ -60,12 +68,22 @@ def dataset(per_class: int = 30, size: int = 76, seed: int = 0, captions_per_ima
     return images, class_ids, CLASSES[class_ids], caps
 
 
+def free_rows(n: int, seed: int = 0) -> Tensor:
+    """(n, 4) attribute rows, every value drawn uniformly and independently of the others."""
+    gen = torch.Generator().manual_seed(seed)
+    return torch.stack([torch.randint(len(values), (n,), generator=gen) for _, values, _ in SPEC], 1)
+
+
+def training_data(per_class: int = 30, n_free: int = 480, size: int = 76, seed: int = 123) -> dict:
+    """`train_evaluator`'s data arguments: class-faithful renders and free renders."""
+    images, class_ids, attributes, _ = dataset(per_class=per_class, size=size, seed=seed)
+    rows = free_rows(n_free, seed + 1)
+    return dict(images=images, class_ids=class_ids, attributes=attributes, attribute_spec=SPEC,
+                free_images=render_attributes(rows, size, seed + 2), free_attributes=rows)
+
+
 def trained_evaluator(image_size: int = 64):
     """The toy evaluator, trained once per test session (cached in the test cache folder)."""
-    from ganblocks.evaluation.evaluator import cached_evaluator
+    from ganblocks.evaluation.training import cached_evaluator
 
-    def data():
-        images, class_ids, attributes, _ = dataset(per_class=30, seed=123)
-        return images, class_ids, attributes, SPEC
-
-    return cached_evaluator({"toy": 1}, data, progress=False, image_size=image_size, epochs=8)
+    return cached_evaluator({"toy": 2}, training_data, progress=False, image_size=image_size, epochs=8)

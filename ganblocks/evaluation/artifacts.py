@@ -1,0 +1,97 @@
+"""Committed evaluator weights: the built-in benchmark's judge as a fixed, versioned artifact.
+
+Training the same recipe on another CPU, thread count or torch gives other weights (vectorised kernels round
+differently), so tables from two machines would not be comparable. The recipes the tables use therefore ship
+their weights in `ganblocks/evaluation/weights/`: `index.json` maps a recipe key (the hash `cached_evaluator`
+uses) to a file and its sha256, checked before the file is read (`torch.load(weights_only=True)`).
+
+    python -m ganblocks.evaluation.report_judge --export   # trains (or loads) the recipe, writes it here
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+from ganblocks.evaluation.evaluator import EVALUATOR_VERSION, Evaluator
+from ganblocks.io import atomic_write_json, stable_hash
+
+WEIGHTS_DIR = Path(__file__).with_name("weights")
+INDEX = "index.json"
+
+
+class ArtifactMismatchError(RuntimeError):
+    """A committed evaluator file whose bytes do not match the sha256 recorded in the index."""
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex sha256 of a file's bytes, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def recipe_key(key_parts: dict, train_kwargs: dict) -> str:
+    """The key of a recipe: the same hash `cached_evaluator` files its cache entry under."""
+    return stable_hash([EVALUATOR_VERSION, key_parts, train_kwargs])
+
+
+def read_index(folder: str | Path = WEIGHTS_DIR) -> dict:
+    """{recipe key: {"file", "sha256", "recipe"}} of the committed evaluators ({} when none)."""
+    path = Path(folder) / INDEX
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def load_committed(key: str, folder: str | Path = WEIGHTS_DIR) -> Evaluator | None:
+    """The committed evaluator of recipe `key` (None if none ships), its file checked against its sha256.
+
+    Raises:
+        ArtifactMismatchError: the file's sha256 differs from the index's (edited, truncated, replaced).
+        FileNotFoundError: the index names a file that is missing.
+    """
+    entry = read_index(folder).get(key)
+    if entry is None:
+        return None
+    path = Path(folder) / entry["file"]
+    if not path.is_file():
+        raise FileNotFoundError(f"{Path(folder) / INDEX} lists {entry['file']} for evaluator recipe {key}, "
+                                f"but {path} is missing; reinstall ganblocks or rerun the export")
+    actual = file_sha256(path)
+    if actual != entry["sha256"]:
+        raise ArtifactMismatchError(
+            f"{path} has sha256 {actual}, but {Path(folder) / INDEX} records {entry['sha256']} for evaluator "
+            f"recipe {key}: the committed judge was changed; restore it (git checkout) or re-export it with "
+            "python -m ganblocks.evaluation.report_judge --export"
+        )
+    evaluator = Evaluator.load_file(path)
+    evaluator.meta["artifact"] = {"file": entry["file"], "sha256": actual}
+    return evaluator
+
+
+def committed_evaluator(key_parts: dict, train_kwargs: dict, folder: str | Path = WEIGHTS_DIR) -> Evaluator | None:
+    """`load_committed` of the recipe (key_parts, train_kwargs); None when ganblocks ships no weights for it."""
+    return load_committed(recipe_key(key_parts, train_kwargs), folder)
+
+
+def export(evaluator: Evaluator, folder: str | Path = WEIGHTS_DIR) -> dict:
+    """Write `evaluator` as the committed weights of its recipe (`<key>.pt`) and record its sha256 in the index.
+
+    Returns the index entry {"file", "sha256", "recipe"}.
+    """
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"evaluator-{evaluator.key}.pt"
+    tmp = folder / f".{name}.export"
+    evaluator.save(tmp)
+    shutil.move(str(tmp / "evaluator.pt"), folder / name)
+    shutil.rmtree(tmp, ignore_errors=True)
+    entry = {"file": name, "sha256": file_sha256(folder / name), "name": evaluator.name,
+             "recipe": evaluator.meta.get("trained_on")}
+    index = read_index(folder)
+    index[evaluator.key] = entry
+    atomic_write_json(folder / INDEX, index)
+    return entry
