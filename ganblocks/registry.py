@@ -29,6 +29,7 @@ KINDS: tuple[str, ...] = (
     "loss",
     "dataset",
     "metric",
+    "damsm",
 )
 
 T = TypeVar("T")
