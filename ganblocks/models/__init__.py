@@ -3,7 +3,7 @@
 Importing this package registers them all (see `ganblocks.registry`).
 """
 
-from ganblocks.models import baselines, presets, stage1, stage2  # noqa: F401
+from ganblocks.models import attngan, baselines, presets, stage1, stage2  # noqa: F401
 from ganblocks.models.presets import (  # noqa: F401
     PRESETS,
     build_discriminator,
