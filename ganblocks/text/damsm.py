@@ -23,8 +23,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ganblocks.io import stable_hash
 from ganblocks.registry import register
+from ganblocks.text.base import TextEncoder, check_captions
+from ganblocks.text.rnn import Vocabulary
 
+MAX_WORDS = 18  # AttnGAN's TEXT.WORDS_NUM for birds: longer captions are cut
 RNN_TYPES = ("lstm", "gru")
 INCEPTION_BLOCKS = ("Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "Conv2d_3b_1x1", "Conv2d_4a_3x3",
                     "Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e",
@@ -213,3 +217,47 @@ class SmallImageEncoder(_ImageEncoder):
         local = self.local(images)
         code = self.globl(local).mean(dim=(2, 3))
         return self.emb_features(local), self.emb_cnn_code(code)
+
+
+@register("text_encoder", "damsm")
+class DAMSMSentenceEncoder(TextEncoder):
+    """Sentence vectors of a DAMSM bi-LSTM pretrained by `python -m ganblocks.text.pretrain_damsm`: (N captions) -> (N, D).
+
+    `encode_words(captions)` also gives the word features and lengths (what the AttnGAN generator takes).
+    Captions are lower-cased word tokens (`tokenize`), unknown words map to <unk>, at most 18 words.
+
+    Args:
+        checkpoint: the run folder of pretrain_damsm or its `final.pt` (read with weights_only=True).
+    """
+
+    def __init__(self, checkpoint: str | os.PathLike | None = None) -> None:
+        if checkpoint is None:
+            raise ValueError("text_encoder 'damsm': checkpoint is not set; give the folder (or final.pt) of "
+                             "`python -m ganblocks.text.pretrain_damsm --out DIR`")
+        path = Path(checkpoint)
+        path = path / "final.pt" if path.is_dir() else path
+        if not path.is_file():
+            raise FileNotFoundError(f"text_encoder 'damsm': checkpoint={str(path)!r} is not a file; "
+                                    "pretrain_damsm writes DIR/final.pt when it finishes")
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        self.vocab, self.dim = Vocabulary(ckpt["vocab"]), int(ckpt["config"]["dim"])
+        self.model = DAMSMTextEncoder(vocab_size=len(self.vocab.words), word_dim=int(ckpt["config"]["word_dim"]),
+                                      dim=self.dim)
+        self.model.load_state_dict(ckpt["text"])
+        self.model.eval()
+        self._key = "damsm-" + stable_hash([ckpt["vocab"], float(sum(v.double().sum() for v in ckpt["text"].values()))])
+
+    @torch.no_grad()
+    def encode_words(self, captions: list[str]) -> tuple[Tensor, Tensor, Tensor]:
+        """-> words (N, D, T), sentence (N, D), lengths (N,)."""
+        ids, lengths = self.vocab.encode(check_captions(captions, "damsm"), max_len=MAX_WORDS)
+        words, sentence = self.model(ids, lengths)
+        return words, sentence, lengths
+
+    def encode(self, captions: list[str]) -> Tensor:
+        if not captions:
+            return torch.zeros(0, self.dim)
+        return torch.cat([self.encode_words(captions[i : i + 512])[1] for i in range(0, len(captions), 512)])
+
+    def cache_key(self) -> str:
+        return self._key

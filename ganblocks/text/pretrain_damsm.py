@@ -25,9 +25,8 @@ from ganblocks.io import append_jsonl, atomic_torch_save
 from ganblocks.losses.damsm import DAMSMLoss, sentence_scores
 from ganblocks.progress import progress_bar
 from ganblocks.registry import build
+from ganblocks.text.damsm import MAX_WORDS
 from ganblocks.text.rnn import Vocabulary
-
-MAX_WORDS = 18  # AttnGAN's TEXT.WORDS_NUM for birds
 
 
 def _tokens(dataset, vocab: Vocabulary) -> tuple[torch.Tensor, torch.Tensor]:
