@@ -154,21 +154,34 @@ def pretrain_damsm(out_dir: str | os.PathLike, dataset: str = "synthbirds", root
     return result
 
 
+EXAMPLES = """examples:
+  python -m ganblocks.text.pretrain_damsm --out runs/damsm-synthbirds --size small
+  python -m ganblocks.text.pretrain_damsm --out runs/damsm-cub --dataset stackgan --root /data/birds \\
+      --image-encoder inception_v3 --inception-weights /data/inception_v3_google-0cc3c7bd.pth
+(a second call with the same --out resumes; results in DIR/result.json)"""
+
+
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m ganblocks.text.pretrain_damsm", description=__doc__.splitlines()[0])
+    class Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
+        pass
+
+    p = argparse.ArgumentParser(prog="python -m ganblocks.text.pretrain_damsm", description=__doc__.splitlines()[0],
+                                formatter_class=Formatter, epilog=EXAMPLES)
     p.add_argument("--out", required=True, help="run folder (checkpoints, log.jsonl, result.json); resumed if present")
     p.add_argument("--dataset", default="synthbirds", help="dataset registry name (default synthbirds)")
     p.add_argument("--root", default=None, help="dataset folder (synthbirds: default the cached build)")
     p.add_argument("--size", default=None, help="synthbirds size preset: tiny, small, default")
-    p.add_argument("--image-encoder", default="small_cnn", choices=["small_cnn", "inception_v3"])
+    p.add_argument("--image-encoder", default="small_cnn", choices=["small_cnn", "inception_v3"],
+                   help="damsm image encoder")
     p.add_argument("--inception-weights", default=None, help="torchvision inception_v3_google-*.pth (inception_v3)")
-    p.add_argument("--dim", type=int, default=256)
+    p.add_argument("--dim", type=int, default=256, help="D, word/sentence/region feature size")
     p.add_argument("--imsize", type=int, default=64, help="image size the loader crops to")
-    p.add_argument("--epochs", type=int, default=20)
-    p.add_argument("--batch-size", type=int, default=48)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    p.add_argument("--epochs", type=int, default=20, help="epochs in all (a resumed run counts earlier ones)")
+    p.add_argument("--batch-size", type=int, default=48, help="batch size (bird.yml 48)")
+    p.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate (bird.yml ENCODER_LR)")
+    p.add_argument("--seed", type=int, default=0, help="training seed")
+    p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
+                   help="torch device")
     a = p.parse_args(argv)
     kwargs = {"size": a.size} if a.dataset == "synthbirds" and a.root is None and a.size else None
     pretrain_damsm(a.out, a.dataset, a.root, kwargs, a.image_encoder, a.inception_weights, dim=a.dim, imsize=a.imsize,

@@ -53,3 +53,10 @@ def test_damsm_text_encoder_names_its_checkpoint_setting(tmp_path):
         build("text_encoder", "damsm")
     with pytest.raises(FileNotFoundError, match=r"checkpoint='.*final.pt' is not a file"):
         build("text_encoder", "damsm", checkpoint=tmp_path)
+
+
+def test_help_lists_defaults_and_examples(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    text = capsys.readouterr().out
+    assert done.value.code == 0 and "examples:" in text and "(default: 20)" in text and "--inception-weights" in text
