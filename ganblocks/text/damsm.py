@@ -117,7 +117,8 @@ class InceptionImageEncoder(_ImageEncoder):
 
     The trunk is torchvision's Inception-v3 architecture; its ImageNet weights come only from a local file
     (`inception_weights`), never from the network, and are frozen (`requires_grad=False`) as in AttnGAN;
-    `emb_features` and `emb_cnn_code` train.
+    `emb_features` and `emb_cnn_code` train. As in AttnGAN's pretrain_DAMSM.py, the trunk's BatchNorm layers
+    follow the module's train/eval mode (batch statistics in train mode).
 
     Args:
         dim: D (official 256).
