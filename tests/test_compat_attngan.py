@@ -147,3 +147,25 @@ def test_files_with_python_objects_are_refused_and_wrong_files_named(tmp_path, n
         load_damsm_image_encoder(state)
     with pytest.raises(RuntimeError, match=r"(?s)load_attngan_generator: .*size mismatch for ca_net.fc.weight"):
         load_attngan_generator(state, condition_dim=50)
+
+
+@pytest.mark.parametrize("size", [64, 128, 256])
+def test_discriminators_have_the_official_layout_count_and_equations(size):
+    from ganblocks.models.attngan import AttnDiscriminator
+
+    ndf, nef = (64, 256) if size == 64 else (16, 32)  # paper widths where cheap, smaller at 128 / 256
+    d = AttnDiscriminator(image_size=size, df_dim=ndf, text_dim=nef)
+    assert _shapes(d) == ref.discriminator_entries(size, ndf, nef)
+    assert _n_params(d) == ref.discriminator_params(size, ndf, nef)
+    state = random_state_dict(ref.discriminator_entries(size, ndf, nef), seed=size)
+    d.load_state_dict(state, strict=True)
+    d.eval()
+    gen = torch.Generator().manual_seed(1)
+    images, sentence = torch.rand(2, 3, size, size, generator=gen) * 2 - 1, torch.randn(2, nef, generator=gen)
+    images[1] = torch.linspace(-1, 1, size)[None, None, :]  # a smooth image beside the noise: features differ
+    with torch.no_grad():
+        out = d(images, sentence)
+        cond, uncond = ref.reference_discriminator(state, images, sentence, size)
+    assert (torch.sigmoid(out.cond_logits) - cond).abs().max().item() < 1e-5  # ours are the logits before Sigmoid
+    assert (torch.sigmoid(out.uncond_logits) - uncond).abs().max().item() < 1e-5
+    assert cond.std() > 1e-3 and uncond.std() > 1e-3

@@ -192,3 +192,62 @@ def reference_image_encoder(sd, images):
                        _pool_branch(x, sd, f"{m}.branch_pool")], 1)
     code = F.linear(F.avg_pool2d(x, 8).flatten(1), sd["emb_cnn_code.weight"], sd["emb_cnn_code.bias"])
     return regions, code
+
+
+def _d_block(key: str, c_in: int, c_out: int, k: int, bn: bool = True) -> dict:
+    return {f"{key}.0.weight": (c_out, c_in, k, k), **(_bn_entries(f"{key}.1", c_out) if bn else {})}
+
+
+def discriminator_entries(size=256, ndf=64, nef=256) -> dict:
+    """D_NET64 / D_NET128 / D_NET256 (b_jcu=True) state dict {key: shape}."""
+    e = {"img_code_s16.0.weight": (ndf, 3, 4, 4)}  # encode_image_by_16times: conv, LReLU, then conv/BN/LReLU x3
+    for i, (c_in, c_out) in enumerate([(ndf, 2 * ndf), (2 * ndf, 4 * ndf), (4 * ndf, 8 * ndf)]):
+        e[f"img_code_s16.{2 + 3 * i}.weight"] = (c_out, c_in, 4, 4)
+        e.update(_bn_entries(f"img_code_s16.{3 + 3 * i}", c_out))
+    if size >= 128:
+        e.update(_d_block("img_code_s32", 8 * ndf, 16 * ndf, 4))
+    if size == 128:
+        e.update(_d_block("img_code_s32_1", 16 * ndf, 8 * ndf, 3))
+    if size == 256:
+        e.update(_d_block("img_code_s64", 16 * ndf, 32 * ndf, 4))
+        e.update(_d_block("img_code_s64_1", 32 * ndf, 16 * ndf, 3))
+        e.update(_d_block("img_code_s64_2", 16 * ndf, 8 * ndf, 3))
+    e.update({"UNCOND_DNET.outlogits.0.weight": (1, 8 * ndf, 4, 4), "UNCOND_DNET.outlogits.0.bias": (1,),
+              "COND_DNET.outlogits.0.weight": (1, 8 * ndf, 4, 4), "COND_DNET.outlogits.0.bias": (1,)})
+    e.update(_d_block("COND_DNET.jointConv", 8 * ndf + nef, 8 * ndf, 3))
+    return e
+
+
+def discriminator_params(size=256, ndf=64, nef=256) -> int:
+    """Analytic parameter count of D_NET{size}."""
+    n = 3 * ndf * 16 + sum(c * 2 * c * 16 + 2 * 2 * c for c in (ndf, 2 * ndf, 4 * ndf))
+    if size >= 128:
+        n += 8 * ndf * 16 * ndf * 16 + 2 * 16 * ndf
+    if size == 128:
+        n += 16 * ndf * 8 * ndf * 9 + 2 * 8 * ndf
+    if size == 256:
+        n += 16 * ndf * 32 * ndf * 16 + 2 * 32 * ndf + 32 * ndf * 16 * ndf * 9 + 2 * 16 * ndf
+        n += 16 * ndf * 8 * ndf * 9 + 2 * 8 * ndf
+    logits = 2 * (8 * ndf * 16 + 1)
+    return n + logits + (8 * ndf + nef) * 8 * ndf * 9 + 2 * 8 * ndf
+
+
+def reference_discriminator(sd, images, sentence, size=256):
+    """D_NET{size} features, then COND_DNET(features, sentence) and UNCOND_DNET(features), as probabilities."""
+    lrelu = lambda x: F.leaky_relu(x, 0.2)  # noqa: E731
+    h = lrelu(F.conv2d(images, sd["img_code_s16.0.weight"], stride=2, padding=1))
+    for i in (2, 5, 8):
+        h = lrelu(_bn(F.conv2d(h, sd[f"img_code_s16.{i}.weight"], stride=2, padding=1), sd, f"img_code_s16.{i + 1}"))
+    downs = {64: [], 128: ["img_code_s32"], 256: ["img_code_s32", "img_code_s64"]}[size]
+    convs = {64: [], 128: ["img_code_s32_1"], 256: ["img_code_s64_1", "img_code_s64_2"]}[size]
+    for k in downs:
+        h = lrelu(_bn(F.conv2d(h, sd[f"{k}.0.weight"], stride=2, padding=1), sd, f"{k}.1"))
+    for k in convs:
+        h = lrelu(_bn(F.conv2d(h, sd[f"{k}.0.weight"], padding=1), sd, f"{k}.1"))
+    c = sentence.view(-1, sentence.shape[1], 1, 1).repeat(1, 1, 4, 4)
+    j = lrelu(_bn(F.conv2d(torch.cat([h, c], 1), sd["COND_DNET.jointConv.0.weight"], padding=1), sd,
+                  "COND_DNET.jointConv.1"))
+    cond = torch.sigmoid(F.conv2d(j, sd["COND_DNET.outlogits.0.weight"], sd["COND_DNET.outlogits.0.bias"], stride=4))
+    uncond = torch.sigmoid(F.conv2d(h, sd["UNCOND_DNET.outlogits.0.weight"], sd["UNCOND_DNET.outlogits.0.bias"],
+                                    stride=4))
+    return cond.view(-1), uncond.view(-1)
