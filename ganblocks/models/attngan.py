@@ -178,15 +178,19 @@ class AttnGenerator(nn.Module):
 
 
 class GetLogits(nn.Module):
-    """D_GET_LOGITS: [cat(h, code replicated to 4x4) -> `jointConv` 3x3 conv + BN + LeakyReLU] -> `outlogits` 4x4 stride-4 conv -> (B,)."""
+    """D_GET_LOGITS: [cat(h, code replicated to M x M) -> `jointConv` k x k conv + BN + LeakyReLU] -> `outlogits` M x M
+    stride-M conv -> (B,). Official: k = 3, M = 4."""
 
-    def __init__(self, feature_channels: int, condition_dim: int | None) -> None:
+    def __init__(self, feature_channels: int, condition_dim: int | None, spatial_size: int = 4,
+                 kernel_size: int = 3) -> None:
         super().__init__()
         self.condition_dim = condition_dim
         if condition_dim:
-            self.jointConv = nn.Sequential(conv3x3(feature_channels + condition_dim, feature_channels),
-                                           nn.BatchNorm2d(feature_channels), nn.LeakyReLU(0.2, inplace=True))
-        self.outlogits = nn.Sequential(nn.Conv2d(feature_channels, 1, kernel_size=4, stride=4))
+            self.jointConv = nn.Sequential(
+                nn.Conv2d(feature_channels + condition_dim, feature_channels, kernel_size, padding=kernel_size // 2,
+                          bias=False),
+                nn.BatchNorm2d(feature_channels), nn.LeakyReLU(0.2, inplace=True))
+        self.outlogits = nn.Sequential(nn.Conv2d(feature_channels, 1, kernel_size=spatial_size, stride=spatial_size))
 
     def forward(self, h: Tensor, code: Tensor | None = None) -> Tensor:
         if self.condition_dim:
@@ -203,25 +207,27 @@ class AttnGANHead(nn.Module):
 
     Args:
         feature_channels: C (8 df_dim). condition_dim: D, the sentence size (no compression).
-        spatial_size: 4 (the only size the official 4x4 stride-4 logit conv reads whole).
+        spatial_size: M, the feature map's size (official 4). kernel_size: of the joint conv, 3 (official) or 1.
         unconditional: official b_jcu (True).
     """
 
-    def __init__(self, *, feature_channels: int, condition_dim: int, spatial_size: int = 4,
+    def __init__(self, *, feature_channels: int, condition_dim: int, spatial_size: int = 4, kernel_size: int = 3,
                  unconditional: bool = True) -> None:
         super().__init__()
-        check_positive("d_head 'attngan'", feature_channels=feature_channels, condition_dim=condition_dim)
-        if spatial_size != 4:
-            raise ValueError(f"d_head 'attngan': spatial_size={spatial_size!r}; expected 4")
+        check_positive("d_head 'attngan'", feature_channels=feature_channels, condition_dim=condition_dim,
+                       spatial_size=spatial_size)
+        if kernel_size not in (1, 3):
+            raise ValueError(f"d_head 'attngan': kernel_size={kernel_size!r}; expected 3 (official) or 1")
         self.feature_channels, self.spatial_size = feature_channels, spatial_size
-        self.COND_DNET = GetLogits(feature_channels, condition_dim)
-        self.UNCOND_DNET = GetLogits(feature_channels, None) if unconditional else None
+        self.COND_DNET = GetLogits(feature_channels, condition_dim, spatial_size, kernel_size)
+        self.UNCOND_DNET = GetLogits(feature_channels, None, spatial_size) if unconditional else None
 
     def score(self, owner: nn.Module, features: Tensor, condition: Tensor | None) -> DiscriminatorOutput:
         """Logits from the layers `owner` holds (this head, or a discriminator that adopted its children)."""
-        if features.dim() != 4 or tuple(features.shape[1:]) != (self.feature_channels, 4, 4):
+        m = self.spatial_size
+        if features.dim() != 4 or tuple(features.shape[1:]) != (self.feature_channels, m, m):
             raise ValueError(f"d_head 'attngan': features of shape {tuple(features.shape)}; "
-                             f"expected (B, {self.feature_channels}, 4, 4)")
+                             f"expected (B, {self.feature_channels}, {m}, {m})")
         uncond = owner.UNCOND_DNET
         return DiscriminatorOutput(cond_logits=owner.COND_DNET(features, condition),
                                    uncond_logits=None if uncond is None else uncond(features))
