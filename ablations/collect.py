@@ -15,6 +15,7 @@ Options (key=value):
   plots=true            # draw plots/ (seaborn; tens of seconds)
   samples=true          # draw the side-by-side sample sheets in samples/
   interval=t            # the paired-difference interval: t (over seed pairs) or bootstrap (percentile)
+  rank_fn=MOD:FN        # a rank-proxy function of your own (a name in launch.json is imported only if trusted)
 
 Examples:
   python -m ablations.collect out_dir=ablation_runs/ca_variants-smoke
@@ -32,12 +33,12 @@ from typing import Any, Callable
 import pandas as pd
 
 from ganblocks.evaluation.rank import PROTOCOL
-from ganblocks.io import append_jsonl, atomic_write_text, read_jsonl, stable_hash
+from ganblocks.io import UnsafeFileError, append_jsonl, atomic_write_text, read_jsonl, stable_hash
 from ganblocks.progress import long_step
 
 from ablations import findings, tables
 from ablations.grids import GridError, load_grid
-from ablations.runner import LAUNCH, RESULTS, complete_attempts, load_fn
+from ablations.runner import LAUNCH, RESULTS, UntrustedCallableError, complete_attempts, load_fn
 
 RANKS = "rank_proxy.jsonl"
 RankFn = Callable[[dict[str, Path]], dict[str, dict]]
@@ -56,6 +57,9 @@ def runs_frame(out_dir: Path) -> pd.DataFrame:
                 rec[f"{row['metric']}:n_samples"] = row.get("n_samples")
                 rec[f"{row['metric']}:evaluator"] = row.get("evaluator")
                 rec[f"{row['metric']}:splits"] = row.get("splits")
+                extra = row.get("extra") or {}
+                rec[f"{row['metric']}:real"] = extra.get("real")  # the real row under the same protocol
+                rec[f"{row['metric']}:chance"] = extra.get("chance")  # text metrics' chance level
         records.append(rec)
     frame = pd.DataFrame(records)
     if not frame.empty:
@@ -63,17 +67,23 @@ def runs_frame(out_dir: Path) -> pd.DataFrame:
     return frame
 
 
-def add_rank_proxy(frame: pd.DataFrame, out_dir: Path, rank_fn: RankFn | str | None, log: Callable[[str], None]) -> pd.DataFrame:
+def add_rank_proxy(frame: pd.DataFrame, out_dir: Path, rank_fn: RankFn | str | None, log: Callable[[str], None],
+                   source: Path | None = None) -> pd.DataFrame:
     """Add a `rank_proxy` column: per seed, the finished runs ranked against each other (lower is better).
 
     `rank_fn({variant: run_dir}) -> {variant: {"value": mean rank, ...}}`; default
     `ganblocks.evaluation:rank_proxy`. Results are cached in DIR/rank_proxy.jsonl by the ranked attempts and
     `ganblocks.evaluation.rank.PROTOCOL`, so a change in how the proxy scores images recomputes it.
+    `source`: the file `rank_fn` was read from (launch.json), if it was: see `runner.load_fn`.
+
+    Raises:
+        UntrustedCallableError: `rank_fn` came from `source` and was not allowed.
+        UnsafeFileError: a run's checkpoint holds Python objects (never unpickled; never skipped quietly).
     """
     if frame.empty or "rank_proxy" in frame.columns and frame["rank_proxy"].notna().all():
         return frame
     try:
-        fn = load_fn(rank_fn, "rank_fn")
+        fn = load_fn(rank_fn, "rank_fn", source=source)
     except ImportError as err:
         log(f"rank proxy skipped: {err}")
         return frame
@@ -91,6 +101,8 @@ def add_rank_proxy(frame: pd.DataFrame, out_dir: Path, rank_fn: RankFn | str | N
                 with long_step(f"rank proxy of seed {seed} ({len(run_dirs)} runs)", f"ranked seed {seed}") as step:
                     ranks = fn(run_dirs)
                     step.result = Path(out_dir) / RANKS
+            except UnsafeFileError:
+                raise
             except Exception as err:  # noqa: BLE001 - a table without ranks beats no table
                 log(f"rank proxy for seed {seed} failed: {type(err).__name__}: {err}")
                 continue
@@ -101,8 +113,25 @@ def add_rank_proxy(frame: pd.DataFrame, out_dir: Path, rank_fn: RankFn | str | N
     return frame
 
 
+SMOKE_NOTE = ("Smoke profile: this table checks that the pipeline runs end to end (tiny models, a few dozen "
+              "steps); it carries no result.")
+
+
+def references(frame: pd.DataFrame) -> str:
+    """The caption's sentences on the `real` row and on each text metric's chance level."""
+    real = tables.real_values(frame)
+    chance = tables.chance_values(frame)
+    text = ("Row 'real (test images)': real test images through the same protocol (IS, R-precision, attributes, "
+            "pixelation of one real half with own captions; FID and KID of that half against the other; diversity "
+            "within a class). " if real else "No real row: the evaluation gave no real reference. ")
+    if chance:
+        text += "Chance: " + ", ".join(f"{h} {v:.3f}" for h, v in chance.items()) + ". "
+    return text
+
+
 def caption(frame: pd.DataFrame, manifest: dict) -> str:
-    """Names the grid, profile, seeds, evaluator(s), sample counts per metric and the source commit."""
+    """Names the grid, profile, seeds, evaluator(s), sample counts per metric, the real row, chance levels and
+    the source commit; a smoke-profile table says first that it checks the pipeline and carries no result."""
 
     def uniq(column: str) -> str:
         vals = sorted({str(v) for v in frame[column].dropna()}, key=lambda v: (len(v), v)) if column in frame else []
@@ -122,10 +151,11 @@ def caption(frame: pd.DataFrame, manifest: dict) -> str:
     profile = ", ".join(sorted({str(p) for p in frame.get("profile", pd.Series(dtype=str)).dropna()})) or manifest.get("profile", "?")
     shas = ", ".join(sorted({str(s) for s in frame.get("git_sha", pd.Series(dtype=str)).dropna()})) or "unknown"
     return (
-        f"Ablation grid {manifest.get('grid', '?')} (profile {profile}): mean ± std over seeds {seeds} "
+        (SMOKE_NOTE + " " if "smoke" in profile.split(", ") else "")
+        + f"Ablation grid {manifest.get('grid', '?')} (profile {profile}): mean ± std over seeds {seeds} "
         f"(std needs 2+ finished seeds). Evaluator: {', '.join(evaluators) or 'n/a'}. Generated images per "
-        f"metric: {', '.join(counts) or 'n/a'}. Rank: cross-run rank proxy per seed (mean per-caption rank of "
-        f"text agreement and realism judged by the evaluator). ↑/↓: higher/lower is better. "
+        f"metric: {', '.join(counts) or 'n/a'}. {references(frame)}Rank: cross-run rank proxy per seed (mean "
+        f"per-caption rank of text agreement and realism judged by the evaluator). ↑/↓: higher/lower is better. "
         f"Code {shas}."
     )
 
@@ -190,8 +220,15 @@ def collect(
     """Build DIR/table.md, table.tex, table.csv, table_diff.*, findings.md (+ runs.csv, plots/, samples/,
     report.html) from DIR/results.jsonl; `interval` ("t" | "bootstrap") is the paired-difference interval.
 
+    `rank_fn`: a callable or "module:function" given by the caller; without one, the name launch.json
+    holds is used only when it is the default or allowed by $GANBLOCKS_TRUSTED_FNS.
+
     Returns:
         name -> path of everything written.
+
+    Raises:
+        UntrustedCallableError: launch.json names a rank_fn the user did not allow.
+        UnsafeFileError: a run's checkpoint holds Python objects (a crafted file); nothing is unpickled.
     """
     out_dir = Path(out_dir)
     if not (out_dir / RESULTS).exists():
@@ -202,15 +239,17 @@ def collect(
     frame = runs_frame(out_dir)
     if frame.empty:
         raise ValueError(f"{out_dir / RESULTS} holds no complete run yet")
-    frame = add_rank_proxy(frame, out_dir, rank_fn or manifest.get("rank_fn"), log)
+    source = None if rank_fn is not None else out_dir / LAUNCH
+    frame = add_rank_proxy(frame, out_dir, rank_fn or manifest.get("rank_fn"), log, source=source)
     agg = tables.aggregate(frame, manifest.get("variants"))
     note, marks, paths = write_statistics(frame, agg, manifest, out_dir, interval, log)
+    shown = tables.with_real_row(agg, tables.real_values(frame))
     text = caption(frame, manifest) + " " + note
     label = f"tab:{manifest.get('grid', 'ablation')}"
     paths.update({name: out_dir / name for name in ("table.md", "table.tex", "table.csv", "runs.csv")})
-    atomic_write_text(paths["table.md"], tables.to_markdown(agg, text, marks))
-    atomic_write_text(paths["table.tex"], tables.to_latex(agg, text, label=label, marks=marks))
-    atomic_write_text(paths["table.csv"], tables.to_csv(agg))
+    atomic_write_text(paths["table.md"], tables.to_markdown(shown, text, marks))
+    atomic_write_text(paths["table.tex"], tables.to_latex(shown, text, label=label, marks=marks))
+    atomic_write_text(paths["table.csv"], tables.to_csv(shown))
     atomic_write_text(paths["runs.csv"], frame.to_csv(index=False, float_format="%.6g"))
     if plots:
         from ablations import plots as plotting
@@ -228,6 +267,8 @@ def collect(
             with long_step("drawing sample sheets", "drew sample sheets") as step:
                 paths.update(sampling.sample_grids(frame, out_dir, manifest.get("variants")))
                 step.result = out_dir / "samples"
+        except UnsafeFileError:
+            raise
         except Exception as err:  # noqa: BLE001
             log(f"samples skipped: {type(err).__name__}: {err}")
     from ablations.report import REPORT, write_report
@@ -240,21 +281,33 @@ def collect(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m ablations.collect out_dir=DIR [plots=false] [samples=false] [interval=t|bootstrap]`."""
+    """`python -m ablations.collect out_dir=DIR [plots=false] [samples=false] [interval=t|bootstrap]
+    [rank_fn=module:function]`."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if any(a in ("-h", "--help") for a in argv):
         print(__doc__.strip())
         return 0
     args = dict(a.split("=", 1) for a in argv if "=" in a)
-    unknown = set(args) - {"out_dir", "plots", "samples", "interval"}
-    if "out_dir" not in args or unknown or args.get("interval", "t") not in ("t", "bootstrap"):
-        print("usage: python -m ablations.collect out_dir=DIR [plots=true|false] [samples=true|false] [interval=t|bootstrap]"
+    unknown = set(args) - {"out_dir", "plots", "samples", "interval", "rank_fn"}
+    bad_interval = args.get("interval", "t") not in ("t", "bootstrap")
+    if "out_dir" not in args or unknown or bad_interval:
+        print("usage: python -m ablations.collect out_dir=DIR [plots=true|false] [samples=true|false] [interval=t|bootstrap] "
+              "[rank_fn=module:function]"
               + (f"; unknown keys: {sorted(unknown)}" if unknown else "")
-              + (f"; interval={args['interval']!r} is not t or bootstrap" if args.get("interval", "t") not in ("t", "bootstrap") else ""),
+              + (f"; interval={args['interval']!r} is not t or bootstrap" if bad_interval else ""),
               file=sys.stderr)
         return 2
     flag = lambda k: args.get(k, "true").lower() not in ("false", "0", "no")  # noqa: E731
-    paths = collect(args["out_dir"], plots=flag("plots"), samples=flag("samples"), interval=args.get("interval", "t"))
+    if not (Path(args["out_dir"]) / RESULTS).is_file():
+        print(f"ablations.collect: no {RESULTS} in {Path(args['out_dir']).resolve()} (from out_dir=); expected a folder "
+              "written by `python -m ablations.run grid=...`", file=sys.stderr)
+        return 2
+    try:
+        paths = collect(args["out_dir"], rank_fn=args.get("rank_fn"), plots=flag("plots"), samples=flag("samples"),
+                        interval=args.get("interval", "t"))
+    except (UntrustedCallableError, UnsafeFileError) as error:
+        print(f"ablations.collect: {error}", file=sys.stderr)
+        return 1
     print(paths["table.md"].read_text())
     print(f"table: {paths['table.md']}")
     if "report.html" in paths:

@@ -2,7 +2,8 @@
 
 `python -m ablations.run ... launcher=joblib|submitit_slurm|submitit_local` starts these as a Hydra
 multirun (`--multirun hydra/launcher=... index=0,1,...`), after it validated every run and while it
-holds the out_dir lock. Each job holds its own run folder's lock, trains and evaluates its run, and appends
+holds the out_dir lock. The seams named in launch.json are loaded only when they are the defaults or
+allowed by $GANBLOCKS_TRUSTED_FNS (the launcher sets it from the names it was given). Each job holds its own run folder's lock, trains and evaluates its run, and appends
 its rows to DIR/results.jsonl, so jobs on any machine sharing the folder add up to one table.
 """
 
@@ -49,10 +50,12 @@ def run_job(launch_path: str | Path, index: int, job_num: int = 0, gpus: int = 0
         raise IndexError(f"index={index} (from index=) is outside the grid's runs 0..{len(specs) - 1}")
     spec = specs[index]
     gpu = assign_gpu(job_num, gpus)
-    cfg = load_fn(settings.compose_fn, "compose_fn")(list(spec.overrides))
+    fns = {role: load_fn(getattr(settings, role), role, source=launch_path)  # names from a file: checked
+           for role in ("compose_fn", "train_fn", "evaluate_fn")}
+    cfg = fns["compose_fn"](list(spec.overrides))
     head = f"[job {job_num}{'' if gpu is None else f', GPU {gpu}'}] {spec.grid} {spec.variant} seed={spec.seed}"
     print(f"{head}: running in {spec.run_dir}", flush=True)
-    status = run_spec(spec, cfg, settings, load_fn(settings.train_fn, "train_fn"), load_fn(settings.evaluate_fn, "evaluate_fn"), git_sha())
+    status = run_spec(spec, cfg, settings, fns["train_fn"], fns["evaluate_fn"], git_sha())
     print(f"{head}: {status}", flush=True)
     return status
 

@@ -6,11 +6,14 @@ the process exits for any reason (kill -9 included), so a stale lock file never 
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import os
 import socket
 from pathlib import Path
 from types import TracebackType
+
+from ganblocks.io import NoSpaceError, no_space_error
 
 
 class LockedError(RuntimeError):
@@ -22,6 +25,7 @@ class DirLock:
 
     Raises:
         LockedError: on enter, when another process holds it; the message names that process.
+        NoSpaceError: on enter, when the disk is full (the lock is not held then).
     """
 
     def __init__(self, directory: str | os.PathLike, what: str = "ablations.run") -> None:
@@ -41,8 +45,14 @@ class DirLock:
                 f"{self.path.parent} is in use by another {self.what} ({holder}); wait for it to finish, "
                 f"or give another out_dir=. The lock frees itself when that process ends."
             ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
+        except OSError as error:  # a full disk: say so, and let go of the lock
+            os.close(fd)
+            if error.errno in (errno.ENOSPC, errno.EDQUOT) and not isinstance(error, NoSpaceError):
+                raise no_space_error(self.path, error) from None
+            raise
         self._fd = fd
         return self
 

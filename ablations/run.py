@@ -20,6 +20,9 @@ Examples:
   python -m ablations.run grid=upsampling profile=small seeds=3 only=nearest,bilinear
   python -m ablations.run grid=discriminator profile=small launcher=joblib gpus=4
   python -m ablations.run grid=stages data.text_encoder=bow out_dir=runs/stages --cfg job
+
+Exit status: 0 when every run is ok or diverged (a result), 1 when any run failed (each is named on stderr
+with its seed, run folder and the first line of its error), 2 for a bad command line or config (nothing ran).
 """
 
 from __future__ import annotations
@@ -38,10 +41,12 @@ from ablations.runner import (
     RESULTS,
     check_previous,
     complete_attempts,
+    failed_runs,
     make_settings,
     prepare,
     repair_results,
     run_grid,
+    trusted_env,
     write_manifest,
 )
 from ganblocks.io import read_jsonl
@@ -103,7 +108,7 @@ def launch(
     specs, cfgs = prepare(settings)
     out_dir = settings.out_dir.resolve()
     with DirLock(out_dir):
-        check_previous(specs, cfgs, out_dir)
+        check_previous(specs, cfgs, out_dir, settings)
         repair_results(out_dir)
         write_manifest(settings, specs)
         done = complete_attempts(read_jsonl(out_dir / RESULTS))
@@ -124,7 +129,7 @@ def launch(
                 cmd.append(f"hydra.launcher.n_jobs={int(runner.get('jobs', max(gpus, 1)))}")
             cmd += hydra
             log("launching: " + " ".join(cmd))
-            proc = subprocess.run(cmd)
+            proc = subprocess.run(cmd, env=trusted_env(settings))  # the jobs may load the seams given here
             if proc.returncode != 0:
                 log(f"launcher exited with {proc.returncode}; collecting what finished (rerun to resume the rest)")
         from ablations.collect import collect
@@ -151,13 +156,19 @@ def main(argv: list[str] | None = None) -> int:
             settings = make_settings(runner["grid"], runner.get("profile"), runner.get("seeds"), runner.get("out_dir"),
                                      runner.get("only"), overrides)
             print(describe(settings, plan(settings), show_config=show_config))
+            return 0
         elif "launcher" in runner:
-            launch(runner, overrides, hydra)
+            out_dir = launch(runner, overrides, hydra)
         else:
-            run_grid(runner["grid"], runner.get("profile"), runner.get("seeds"), runner.get("out_dir"), runner.get("only"), overrides)
+            out_dir = run_grid(runner["grid"], runner.get("profile"), runner.get("seeds"), runner.get("out_dir"), runner.get("only"), overrides)
     except (GridError, LockedError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    failed = failed_runs(out_dir)
+    if failed:
+        print(f"error: {len(failed)} run(s) failed (the table marks them; the same command retries them):\n  "
+              + "\n  ".join(failed), file=sys.stderr)
+        return 1
     return 0
 
 

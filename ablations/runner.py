@@ -15,7 +15,9 @@ Never losing results rests on three things:
 
 Seams for tests and other engines: `run_grid` and `run_spec` take `compose_fn`, `train_fn` and
 `evaluate_fn` (callables, or "module:function" strings so that launcher jobs in other processes can load
-them), defaulting to the real ones.
+them), defaulting to the real ones. A name read from a file in an output folder (launch.json) is code
+chosen by whoever wrote that folder: it is loaded only when it is the default, or the user allowed it
+($GANBLOCKS_TRUSTED_FNS, which the launcher sets for its own jobs from the names it was given).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from ganblocks.io import append_jsonl, atomic_write_json, atomic_write_text, rea
 from ablations.grids import GridError, RunSpec, expand, load_grid, parse_only
 from ablations.lock import DirLock
 
+TRUSTED_FNS_ENV = "GANBLOCKS_TRUSTED_FNS"  # comma-separated "module:function" names the user allows
 RESULTS = "results.jsonl"
 LAUNCH = "launch.json"
 FINAL_STATUSES = ("ok", "diverged")  # a run in one of these is never run again
@@ -113,11 +116,42 @@ def fn_name(fn: Callable | str | None) -> str | None:
     return f"{fn.__module__}:{qual}"
 
 
-def load_fn(fn: Callable | str | None, role: str) -> Callable:
-    """A callable, or one named "module:function" (None = the real one for `role`)."""
+class UntrustedCallableError(GridError):
+    """A file in an output folder names code to run that the user did not allow."""
+
+
+def trusted_fns() -> set[str]:
+    """The "module:function" names the user allowed through $GANBLOCKS_TRUSTED_FNS."""
+    return {n.strip() for n in os.environ.get(TRUSTED_FNS_ENV, "").split(",") if n.strip()}
+
+
+def trusted_env(settings: "Settings") -> dict[str, str]:
+    """os.environ plus the settings' own seam names in $GANBLOCKS_TRUSTED_FNS (for the launcher's jobs,
+    which read those names back from launch.json)."""
+    names = trusted_fns() | {n for n in (fn_name(getattr(settings, role)) for role in _DEFAULTS) if n}
+    return {**os.environ, TRUSTED_FNS_ENV: ",".join(sorted(names))}
+
+
+def load_fn(fn: Callable | str | None, role: str, *, source: str | os.PathLike | None = None) -> Callable:
+    """A callable, or one named "module:function" (None = the real one for `role`).
+
+    Args:
+        source: the file `fn` was read from, when it was read from one (launch.json). Such a name is
+            imported only when it is `role`'s default or listed in $GANBLOCKS_TRUSTED_FNS.
+
+    Raises:
+        UntrustedCallableError: `fn` came from `source` and is neither the default nor allowed.
+        ImportError: the name cannot be imported.
+    """
     if callable(fn):
         return fn
     spec = fn or _DEFAULTS[role]
+    if source is not None and spec != _DEFAULTS[role] and spec not in trusted_fns():
+        raise UntrustedCallableError(
+            f"{source} names {role}={spec!r}: a file in an output folder cannot choose code to run. Pass it "
+            f"yourself ({role}= as an argument or on the command line), or allow it with "
+            f"{TRUSTED_FNS_ENV}={spec}; the default is {_DEFAULTS[role]!r}."
+        )
     module, _, name = spec.partition(":")
     try:
         return getattr(importlib.import_module(module), name)
@@ -176,6 +210,19 @@ def complete_attempts(rows: list[dict]) -> dict[tuple[str, int], list[dict]]:
     return latest
 
 
+def failed_runs(out_dir: Path) -> list[str]:
+    """One line per run whose latest complete attempt failed: variant, seed, run folder, first line of the error."""
+    out_dir = Path(out_dir)
+    lines = []
+    for (variant, seed), rows in sorted(complete_attempts(read_jsonl(out_dir / RESULTS)).items()):
+        if rows[0].get("status") == "failed":
+            reason = (str(rows[0].get("reason") or "no reason recorded").strip().splitlines() or ["?"])[0]
+            run_dir = out_dir / str(rows[0].get("run_dir", ""))
+            lines.append(f"{variant} seed {seed}: {reason} (run folder {run_dir}; traceback in error.txt when "
+                         "training or evaluation raised)")
+    return lines
+
+
 # ---------------------------------------------------------------------------------------------------------
 # Composing and validating
 
@@ -216,19 +263,53 @@ def compose_all(specs: Sequence[RunSpec], compose_fn: ComposeFn) -> list[Any]:
     return cfgs
 
 
-def check_previous(specs: Sequence[RunSpec], cfgs: Sequence[Any], out_dir: Path) -> None:
-    """Refuse an out_dir whose recorded runs were made with another config for the same (variant, seed)."""
-    latest = complete_attempts(read_jsonl(Path(out_dir) / RESULTS))
+def check_previous(specs: Sequence[RunSpec], cfgs: Sequence[Any], out_dir: Path, settings: Settings | None = None) -> None:
+    """Refuse an out_dir that would mix runs of different configs, before anything is trained.
+
+    Three places can hold an earlier config: the recorded rows of a (variant, seed) of this invocation
+    (their `config_key`), its run folder's config.yaml (a run interrupted before any row; `train` would
+    refuse it too, but only after the runs before it), and the rows of runs this invocation does not
+    touch (another `only=` or fewer seeds; composed again from `settings` with the current overrides),
+    which would land in the same table. Differences are named key by key where the run folder has its
+    config.yaml (keys that never change a result, `NON_COMPUTING_KEYS`, are ignored there).
+
+    Raises:
+        GridError: lists every clashing run with what differs, and how to start afresh.
+    """
+    from ganblocks.training.runconfig import config_differences, stored_config
+
+    out_dir = Path(out_dir)
+    latest = complete_attempts(read_jsonl(out_dir / RESULTS))
+    pairs = list(zip(specs, cfgs)) + _recorded_elsewhere(specs, latest, settings)
     clashes = []
-    for spec, cfg in zip(specs, cfgs):
+    for spec, cfg in pairs:
         rows = latest.get((spec.variant, spec.seed))
-        if rows and rows[0].get("config_key") != config_key(cfg):
-            clashes.append(f"{spec.variant}/seed{spec.seed} (recorded with overrides {rows[0].get('overrides')})")
+        run_dir = out_dir / rows[0]["run_dir"] if rows and rows[0].get("run_dir") else Path(spec.run_dir)
+        old = stored_config(run_dir) if run_dir.is_dir() else None
+        keys = config_differences(old, cfg) if old is not None else []
+        if old is not None and not keys and rows and rows[0].get("config_key") != config_key(cfg):
+            keys = config_differences(old, cfg, ignore=VOLATILE_KEYS)  # e.g. metrics: they made the rows
+        if rows and rows[0].get("config_key") != config_key(cfg) or keys:
+            what = "; ".join(keys) if keys else f"recorded with overrides {rows[0].get('overrides')}"
+            clashes.append(f"{spec.variant}/seed{spec.seed} ({what})")
     if clashes:
         raise GridError(
-            f"{out_dir} already holds results made with a different config for: {'; '.join(clashes)}. "
-            f"Give another out_dir=, or remove that folder to start again."
+            f"{out_dir} already holds runs made with a different config (stored -> given): {'; '.join(clashes)}. "
+            f"One table would mix them. Give another out_dir=, or remove that folder to start again."
         )
+
+
+def _recorded_elsewhere(specs: Sequence[RunSpec], latest: dict, settings: Settings | None) -> list[tuple[RunSpec, Any]]:
+    """(spec, config now) of every recorded (variant, seed) that `specs` leave out, composed as this
+    invocation would compose it (variants no longer in the grid are skipped)."""
+    chosen = {(s.variant, s.seed) for s in specs}
+    extra = {key for key in latest if key not in chosen}
+    if not extra or settings is None:
+        return []
+    grid = load_grid(settings.grid)
+    every = expand(grid, settings.out_dir, settings.profile, max(seed for _, seed in extra) + 1, None, settings.overrides)
+    pick = [s for s in every if (s.variant, s.seed) in extra]
+    return list(zip(pick, compose_all(pick, load_fn(settings.compose_fn, "compose_fn"))))
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -414,7 +495,7 @@ def run_grid(
     settings = make_settings(grid, profile, seeds, out_dir, only, overrides, compose_fn, train_fn, evaluate_fn, rank_fn)
     specs, cfgs = prepare(settings)
     with DirLock(settings.out_dir):
-        check_previous(specs, cfgs, settings.out_dir)
+        check_previous(specs, cfgs, settings.out_dir, settings)
         repair_results(settings.out_dir)
         write_manifest(settings, specs)
         execute(specs, cfgs, settings, log=log)

@@ -1,10 +1,12 @@
 """Ablation tables: per-run results -> mean +- std over seeds per variant, as Markdown, booktabs LaTeX, CSV.
 
 Input is one row per run (`runs_frame` in ablations.collect builds it): variant, variant_index, seed,
-status, reason, one column per metric, params, images_per_s. A cell is bold only when the variant is
-significantly better than the grid's baseline on that column (the paired 95 % interval over seeds excludes 0
-on the better side; `ablations.findings.marks` decides, respecting each column's direction: FID, KID and
-rank are lower-is-better) and in italics when significantly worse; parameter count is never marked.
+status, reason, one column per metric (and `<metric>:real`, `<metric>:chance` where the evaluation gave
+them), params, images_per_s. A cell is bold only when the variant is significantly better than the
+grid's baseline on that column (the paired 95 % interval over seeds excludes 0 on the better side;
+`ablations.findings.marks` decides, respecting each column's direction: FID, KID and rank are
+lower-is-better) and in italics when significantly worse; parameter count is never marked. The `real`
+row (real test images through the same protocol) is a reference, never marked and never compared.
 """
 
 from __future__ import annotations
@@ -77,6 +79,46 @@ def aggregate(runs: pd.DataFrame, order: Sequence[str] | None = None) -> pd.Data
     return pd.DataFrame(out)
 
 
+REAL_LABEL = "real (test images)"
+
+
+def _per_column(runs: pd.DataFrame, suffix: str) -> dict[str, float]:
+    """Column header -> mean over runs of `<metric><suffix>` (e.g. ':real', ':chance'), where present."""
+    out = {}
+    for col in COLUMNS:
+        key = column_key(col, runs)
+        if key is None or f"{key}{suffix}" not in runs:
+            continue
+        values = pd.to_numeric(runs[f"{key}{suffix}"], errors="coerce").dropna()
+        if len(values):
+            out[col.header] = float(values.mean())
+    return out
+
+
+def real_values(runs: pd.DataFrame) -> dict[str, float]:
+    """Column header -> the real row's value (real test images through the same protocol)."""
+    return _per_column(runs, ":real")
+
+
+def chance_values(runs: pd.DataFrame) -> dict[str, float]:
+    """Column header -> the chance level of a text metric (R-precision, attribute accuracies)."""
+    return _per_column(runs, ":chance")
+
+
+def with_real_row(agg: pd.DataFrame, real: dict[str, float]) -> pd.DataFrame:
+    """`agg` plus a last row `real (test images)` holding `real` (a reference: no seeds, never bold)."""
+    agg = agg.assign(reference=False)
+    if not real:
+        return agg
+    rec: dict = {"variant": REAL_LABEL, "n_runs": 0, "n_ok": 0, "seeds": "", "status": "reference", "reasons": "",
+                 "reference": True}
+    for col in COLUMNS:
+        rec[f"{col.header} mean"] = real.get(col.header, math.nan)
+        rec[f"{col.header} std"] = math.nan
+        rec[f"{col.header} n"] = 0
+    return pd.concat([agg, pd.DataFrame([rec])], ignore_index=True)
+
+
 def shown_columns(agg: pd.DataFrame) -> list[Column]:
     """Required columns, plus optional ones that have a value."""
     return [c for c in COLUMNS if c.required or agg[f"{c.header} n"].sum() > 0]
@@ -108,6 +150,7 @@ def cells(agg: pd.DataFrame, latex: bool = False, marks: Marks | None = None) ->
     arrows = {"higher": r" $\uparrow$" if latex else " ↑", "lower": r" $\downarrow$" if latex else " ↓", None: ""}
     headers = ["Variant"] + [c.header + arrows[c.better] for c in cols] + ["Runs"]
     body = [[latex_escape(v) if latex else v for v in agg["variant"]]]
+    ref = [bool(r) for r in agg["reference"]] if "reference" in agg else [False] * len(agg)
     for c in cols:
         means = [float(x) for x in agg[f"{c.header} mean"]]
         stds = [float(x) for x in agg[f"{c.header} std"]]
@@ -121,10 +164,12 @@ def cells(agg: pd.DataFrame, latex: bool = False, marks: Marks | None = None) ->
             else:
                 texts.append(f"{m:.{dec}f}" + (f"{pm}{s:.{dec}f}" if math.isfinite(s) else ""))
         styles = {"better": r"\textbf{%s}" if latex else "**%s**", "worse": r"\textit{%s}" if latex else "*%s*"}
-        found = [(marks or {}).get((v, c.header)) if c.better else None for v in agg["variant"]]
+        found = [(marks or {}).get((v, c.header)) if c.better and not r else None
+                 for v, r in zip(agg["variant"], ref)]
         texts = [styles[f] % t if f in styles and t != "–" else t for t, f in zip(texts, found)]
         body.append(texts)
-    runs = [f"{ok}/{n}" + ("" if st == "ok" else f" ({st})") for ok, n, st in zip(agg["n_ok"], agg["n_runs"], agg["status"])]
+    runs = ["reference" if r else f"{ok}/{n}" + ("" if st == "ok" else f" ({st})")
+            for ok, n, st, r in zip(agg["n_ok"], agg["n_runs"], agg["status"], ref)]
     body.append([latex_escape(r) if latex else r for r in runs])
     rows = [list(r) for r in zip(*body)]
     return headers, rows

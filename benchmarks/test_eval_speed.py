@@ -59,8 +59,8 @@ def samples() -> EvalSamples:
     values = caption_values([{i % 11: i % 2, (i + 3) % 11: 1} for i in range(k)], len(N_ATTRIBUTES))
     ids = torch.arange(k).repeat_interleave(n // k)
     return EvalSamples(fake=images(n, 128), fake_caption_ids=ids, fake_class_ids=ids % 5, fake_values=values[ids],
-                       real=images(n, 128, seed=1), real_class_ids=torch.arange(n) % 5, pool_values=values,
-                       pool_class_ids=torch.arange(k) % 5, evaluator=ev, real_split="test", seed=0)
+                       fake_image_ids=ids, real=images(n, 128, seed=1), real_class_ids=torch.arange(n) % 5,
+                       pool_values=values, pool_image_ids=torch.arange(k), evaluator=ev, real_split="test", seed=0)
 
 
 @pytest.mark.benchmark(group="metrics")

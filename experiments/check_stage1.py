@@ -61,7 +61,7 @@ def check(run_dir: Path, overrides: list[str], n_captions: int = 1000, seed: int
     from ganblocks.evaluation.sampling import generate
     from ganblocks.io import atomic_torch_save, atomic_write_json
     from ganblocks.training import assemble, load_generator, train
-    from ganblocks.training.state import load_checkpoint
+    from ganblocks.training.checkpoint import load_checkpoint
 
     if split not in SPLITS:
         raise ValueError(f"split={split!r}; expected one of {', '.join(SPLITS)}")
@@ -100,7 +100,7 @@ def check(run_dir: Path, overrides: list[str], n_captions: int = 1000, seed: int
 
     trained = load_generator(run_dir)
     untrained = load_generator(run_dir)
-    untrained.load_state_dict(torch.load(untrained_path, map_location="cpu"))
+    untrained.load_state_dict(torch.load(untrained_path, map_location="cpu", weights_only=True))
     result = {
         "what": f"Stage-I class / caption-attribute accuracy of generated images on {split}-split captions "
                 f"({'unseen classes' if split == 'test' else 'the captions G trained on'}), scored by the built-in "

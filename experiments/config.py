@@ -1,76 +1,37 @@
 """Compose and validate a training config: `compose(overrides) -> DictConfig`, checked before any work.
 
-Hydra composes experiments/conf (found relative to this file, so it works from any cwd); then every
-registry name, value range and choice is checked, and a bad one fails with the key, the value and what
-is accepted. `profile=auto` (the default) becomes `small` on CUDA and `smoke` on CPU.
+Hydra composes experiments/conf (found relative to this file, so it works from any cwd); then the result is
+checked against one schema, experiments/schema.py (every key's type, range, choices or registry kind), and
+every stage's models are constructed on the meta device. Every problem is reported at once, each naming the
+key, the value and what is accepted; an unknown key (also one added with Hydra's `+`) lists the keys of its
+section with a did-you-mean. `profile=auto` (the default) becomes `small` on CUDA and `smoke` on CPU.
 
     >>> cfg = compose(["profile=smoke", "model.conditioning=mixture"])
 """
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
+import inspect
+import math
 import re
+import sys
+import typing
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Sequence, get_type_hints
 
 from hydra import compose as hydra_compose
 from hydra import initialize_config_dir
 from hydra.errors import HydraException
 from hydra.initialize import get_gh_backup, restore_gh_from_backup
 from hydra.core.global_hydra import GlobalHydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
+
+from experiments.schema import RunConfig
 
 CONF_DIR = Path(__file__).resolve().parent / "conf"
-PROFILES = ("smoke", "small", "paper", "auto")
-
-# key -> registry kind, for every key that names a registered component.
-REGISTRY_KEYS: dict[str, str] = {
-    "model.upsample": "upsample",
-    "model.residual": "residual",
-    "model.conditioning": "conditioning",
-    "model.d_head": "d_head",
-    "model.stage2_d_head": "d_head",
-    "data.name": "dataset",
-    "data.text_encoder": "text_encoder",
-    "loss.name": "loss",
-}
-
-CHOICES: dict[str, tuple[Any, ...]] = {
-    "data.wrong": ("class", "shift"),
-    "train.amp": ("bf16", "fp32"),
-    "model.text_twice": (True, False),
-    "loss.gan_int": (True, False),
-    "train.channels_last": (True, False),
-    "train.compile": (True, False),
-    "train.progress": (True, False),
-    "train.tensorboard": (True, False),
-}
-
-# key -> (minimum, maximum, inclusive-min, allow None, integer)
-RANGES: dict[str, tuple[float, float, bool, bool, bool]] = {
-    "seed": (0, float("inf"), True, False, True),
-    "train.batch_size": (1, float("inf"), True, False, True),
-    "train.lr": (0, float("inf"), False, False, False),
-    "train.epochs": (1, float("inf"), True, False, True),
-    "train.max_steps": (1, float("inf"), True, True, True),
-    "train.lr_halve_every": (1, float("inf"), True, True, True),
-    "train.ema_decay": (0, 1, False, True, False),
-    "train.checkpoint_every": (1, float("inf"), True, False, True),
-    "train.log_every": (1, float("inf"), True, False, True),
-    "train.sample_every": (1, float("inf"), True, False, True),
-    "train.n_samples": (1, 64, True, False, True),
-    "train.nan_at_step": (0, float("inf"), True, True, True),
-    "train.cpu_threads": (1, 1024, True, True, True),
-    "loss.kl_weight": (0, float("inf"), True, False, False),
-    "loss.gan_int_beta": (0, 1, True, False, False),
-    "model.num_residual": (0, 64, True, True, True),
-    "model.gf_dim": (1, 4096, True, True, True),
-    "model.df_dim": (1, 4096, True, True, True),
-    "model.condition_dim": (1, 4096, True, True, True),
-    "model.noise_dim": (1, 4096, True, True, True),
-    "model.stage1_size": (16, 1024, True, False, True),
-    "model.stage2_size": (16, 1024, True, False, True),
-}
+PROBE_TEXT_DIM = 16  # models are built for validation before the data tells the real embedding size
 
 
 class ConfigError(ValueError):
@@ -123,11 +84,7 @@ def _explain(error: HydraException, overrides: list[str]) -> str:
         r"Could not override '([^']+)'", text
     )
     if missing_key:
-        key = missing_key.group(1)
-        parent = key.rsplit(".", 1)[0] if "." in key else ""
-        known = _known_keys(parent)
-        where = f"under {parent!r}" if parent else "at the top level"
-        return f"unknown config key {key!r} (from the overrides {overrides}); keys {where}: {', '.join(known)}"
+        return unknown_key_message(missing_key.group(1), overrides)
     group = re.search(r"Could not find '([^/']+)/([^']+)'", text)
     if group:
         options = sorted(p.stem for p in (CONF_DIR / group.group(1)).glob("*.yaml"))
@@ -135,65 +92,165 @@ def _explain(error: HydraException, overrides: list[str]) -> str:
     return f"could not compose the config with overrides {overrides}: {text}"
 
 
-def _known_keys(parent: str) -> list[str]:
-    base = OmegaConf.load(CONF_DIR / "config.yaml")
-    node = OmegaConf.select(base, parent) if parent else base
-    if isinstance(node, DictConfig):
-        return sorted(str(k) for k in node.keys() if k != "defaults")
-    return []
+def unknown_key_message(key: str, overrides: Sequence[str] = ()) -> str:
+    """'unknown config key K (from the override O); keys under P: ...; did you mean ...?' from the schema."""
+    parent, _, leaf = key.rpartition(".")
+    node: Any = RunConfig
+    for part in re.sub(r"\[\d+\]", ".0", parent).split(".") if parent else []:  # a[1].b -> a.0.b
+        if part.isdigit() and typing.get_origin(node) is list:  # an item of a list: its element type
+            node = typing.get_args(node)[0]
+            continue
+        hints = get_type_hints(node) if dataclasses.is_dataclass(node) else {}
+        node = hints.get(part)
+    if not dataclasses.is_dataclass(node):  # the parent itself is unknown: explain that one instead
+        return unknown_key_message(parent, overrides)
+    known = [f.name for f in dataclasses.fields(node)]
+    close = difflib.get_close_matches(leaf, known, n=1)
+    source = [o for o in overrides if (o.lstrip("+~").split("=", 1)[0] + ".").startswith(key + ".")]
+    where = f"under {parent!r}" if parent else "at the top level"
+    return (f"unknown config key {key!r}" + (f" (from the override {source[0]!r})" if source else "")
+            + f"; keys {where}: {', '.join(known)}" + (f"; did you mean {parent + '.' if parent else ''}{close[0]}?" if close else "")
+            + ("" if source and not source[0].startswith("+") else " (a key added with + would be ignored, so it is refused)"))
 
 
 def validate(cfg: DictConfig) -> None:
-    """Check every registry name, choice and numeric range of a composed config; raise ConfigError."""
-    import ganblocks  # noqa: F401  (registers every component)
-    from ganblocks.registry import UnknownComponentError, registry
+    """Check a composed config against experiments/schema.py, then build its models on the meta device.
 
-    problems: list[str] = []
-    if cfg.profile_name not in PROFILES or cfg.profile_name == "auto":
-        problems.append(f"profile_name={cfg.profile_name!r} was not resolved; expected one of smoke, small, paper")
-    for key, kind in REGISTRY_KEYS.items():
-        try:
-            registry(kind).get(OmegaConf.select(cfg, key), where=key)
-        except UnknownComponentError as error:
-            problems.append(str(error))
-    for i, stage in enumerate(cfg.pipeline.stages):
-        for field, kind in (("generator", "generator"), ("discriminator", "discriminator"), ("d_head", "d_head")):
-            try:
-                registry(kind).get(stage[field], where=f"pipeline.stages[{i}].{field}")
-            except UnknownComponentError as error:
-                problems.append(str(error))
-        if stage.fixed is not None and stage.fixed not in [s.name for s in cfg.pipeline.stages[:i]]:
-            problems.append(
-                f"pipeline.stages[{i}].fixed={stage.fixed!r} names no earlier stage; earlier stages: "
-                f"{[s.name for s in cfg.pipeline.stages[:i]]}"
-            )
-    for key, accepted in CHOICES.items():
-        value = OmegaConf.select(cfg, key)
-        if value not in accepted or (isinstance(value, (int, float)) and not isinstance(value, bool) and accepted[0] is True):
-            problems.append(f"{key}={value!r}; expected one of {list(accepted)}")
-    for key, (low, high, inclusive, nullable, integer) in RANGES.items():
-        problems.extend(_check_range(key, OmegaConf.select(cfg, key), low, high, inclusive, nullable, integer))
-    betas = list(cfg.train.betas)
-    if len(betas) != 2 or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas):
-        problems.append(f"train.betas={betas!r}; expected two numbers in [0, 1), e.g. [0.5, 0.999]")
-    if cfg.train.tensorboard is True:
+    Every unknown or missing key, wrong type, non-finite number, out-of-range value, unknown choice and
+    unregistered name is collected; then every `metrics.options` keyword is checked against its metric's
+    constructor, and each pipeline stage's generator and discriminator is constructed without memory (torch's
+    meta device), so a size or width no model accepts (model.stage2_size=100) fails here, naming its key, and
+    not after the stages before it have trained.
+
+    Raises:
+        ConfigError: listing every problem, one per line.
+    """
+    import ganblocks  # noqa: F401  (registers every component)
+
+    problems = _check(cfg, RunConfig, "", {})
+    if not problems:
+        stage_names = [s.name for s in cfg.pipeline.stages]
+        for i, stage in enumerate(cfg.pipeline.stages):
+            if stage.fixed is not None and stage.fixed not in stage_names[:i]:
+                problems.append(f"pipeline.stages[{i}].fixed={stage.fixed!r} names no earlier stage; earlier stages: "
+                                f"{stage_names[:i]}")
+    if not problems and cfg.train.tensorboard is True:
         from ganblocks.training.tensorboard_log import missing_reason
 
         problems.extend(filter(None, [missing_reason()]))
-    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", str(cfg.device)):
-        problems.append(f"device={cfg.device!r}; expected auto, cpu, cuda or cuda:N")
+    if not problems:
+        problems = _check_metric_options(cfg) + _check_models(cfg)
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
 
 
-def _check_range(key: str, value: Any, low: float, high: float, inclusive: bool, nullable: bool, integer: bool) -> list[str]:
-    if value is None:
-        return [] if nullable else [f"{key}=None; expected a number"]
-    kind = "an integer" if integer else "a number"
-    bounds = f"{'>=' if inclusive else '>'} {low}" + (f" and <= {high}" if high != float("inf") else "")
-    ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
-    if isinstance(value, bool) or not ok_type:
-        return [f"{key}={value!r}; expected {kind} {bounds}" + (" or null" if nullable else "")]
-    if value < low or (value == low and not inclusive) or value > high:
-        return [f"{key}={value!r} is out of range; expected {kind} {bounds}" + (" or null" if nullable else "")]
+def _check(value: Any, kind: Any, key: str, meta: dict) -> list[str]:
+    """Problems of `value` (at config key `key`) against the schema type `kind` and its field metadata."""
+    if dataclasses.is_dataclass(kind):
+        if not isinstance(value, (DictConfig, dict)):
+            return [f"{key}={value!r}; expected a section with keys {', '.join(f.name for f in dataclasses.fields(kind))}"]
+        hints = get_type_hints(kind)
+        problems = [unknown_key_message(f"{key}.{k}" if key else str(k)) for k in value if k not in hints]
+        for f in dataclasses.fields(kind):
+            sub = f"{key}.{f.name}" if key else f.name
+            if f.name not in value or (isinstance(value, DictConfig) and OmegaConf.is_missing(value, f.name)):
+                problems.append(f"{sub} is missing; set it in experiments/conf or with {sub}=VALUE")
+            else:
+                problems += _check(value[f.name], hints[f.name], sub, dict(f.metadata))
+        return problems
+    args = typing.get_args(kind)
+    if type(None) in args:  # X | None
+        return [] if value is None else _check(value, next(a for a in args if a is not type(None)), key, meta)
+    origin = typing.get_origin(kind)
+    if origin is list:
+        if not isinstance(value, (ListConfig, list, tuple)):
+            return [f"{key}={value!r}; expected a list"]
+        if "length" in meta and len(value) != meta["length"]:
+            return [f"{key}={list(value)!r}; expected a list of {meta['length']} items, each {_describe(args[0], meta)}"]
+        return [p for i, item in enumerate(value) for p in _check(item, args[0], f"{key}[{i}]", meta)]
+    if origin is dict:
+        if not isinstance(value, (DictConfig, dict)):
+            return [f"{key}={value!r}; expected a mapping"]
+        problems = [p for k in value for p in _check(str(k), args[0], f"{key} key {k!r}", meta)]
+        return problems + [p for k in value for p in _check(value[k], args[1], f"{key}.{k}", {})]
+    return _check_scalar(value, kind, key, meta)
+
+
+def _check_scalar(value: Any, kind: Any, key: str, meta: dict) -> list[str]:
+    expected = _describe(kind, meta)
+    if kind is Any:
+        return []
+    if kind is bool:
+        return [] if isinstance(value, bool) else [f"{key}={value!r}; expected {expected}"]
+    if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+        return [f"{key}={value!r}; expected {expected}"]
+    if kind is float and (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)):
+        return [f"{key}={value!r}; expected {expected}"]
+    if kind is str and not isinstance(value, str):
+        return [f"{key}={value!r}; expected {expected}"]
+    if "registry" in meta:
+        from ganblocks.registry import UnknownComponentError, registry
+
+        try:
+            registry(meta["registry"]).get(value, where=key)
+        except UnknownComponentError as error:
+            return [str(error)]
+    if "choices" in meta and value not in meta["choices"]:
+        return [f"{key}={value!r}; expected one of {list(meta['choices'])}"]
+    if "pattern" in meta and not re.fullmatch(meta["pattern"], value):
+        return [f"{key}={value!r}; expected {meta.get('accepted', meta['pattern'])}"]
+    low, high, above, below = (meta.get(k) for k in ("low", "high", "above", "below"))
+    if ((low is not None and value < low) or (high is not None and value > high)
+            or (above is not None and value <= above) or (below is not None and value >= below)):
+        why = f" ({meta['why']})" if "why" in meta else ""
+        return [f"{key}={value!r} is out of range; expected {expected}{why}"]
     return []
+
+
+def _describe(kind: Any, meta: dict) -> str:
+    """'an integer >= 1', 'a finite number > 0 and <= 1', 'true or false', ... for a type and its metadata."""
+    text = {bool: "true or false", int: "an integer", float: "a finite number", str: "a string"}.get(kind, str(kind))
+    bounds = [f"{op} {meta[k]}" for k, op in (("low", ">="), ("above", ">"), ("below", "<"), ("high", "<=")) if k in meta]
+    return text + (" " + " and ".join(bounds) if bounds else "")
+
+
+def _check_metric_options(cfg: DictConfig) -> list[str]:
+    """metrics.options.<name>.<keyword>: each keyword must be one the metric's constructor takes."""
+    from ganblocks.registry import registry
+
+    problems = []
+    for name, kwargs in cfg.metrics.options.items():
+        params = inspect.signature(registry("metric").get(name)).parameters
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            continue
+        for keyword in kwargs:
+            if keyword not in params:
+                close = difflib.get_close_matches(str(keyword), list(params), n=1)
+                problems.append(f"metrics.options.{name}.{keyword}: metric {name!r} takes no keyword {keyword!r}; "
+                                f"it takes: {', '.join(params) or 'none'}" + (f"; did you mean {close[0]}?" if close else ""))
+    return problems
+
+
+def _check_models(cfg: DictConfig) -> list[str]:
+    """Construct every stage's G and D on the meta device (no memory, no init cost); a failure names its key."""
+    import torch
+
+    from ganblocks.training.assemble import build_stage_models
+
+    problems: list[str] = []
+    built: dict[str, Any] = {}
+    for i, stage in enumerate(cfg.pipeline.stages):
+        if stage.fixed is not None and stage.fixed not in built:
+            continue  # the stage it holds could not be built: already reported
+        raw = OmegaConf.to_container(stage, resolve=False)["imsize"]
+        source = re.fullmatch(r"\$\{(.+)\}", str(raw))
+        where = f"{source.group(1)}={stage.imsize}" if source else f"pipeline.stages[{i}].imsize={stage.imsize}"
+        try:
+            with torch.device("meta"):
+                G, _ = build_stage_models(cfg, stage, PROBE_TEXT_DIM, built.get(stage.fixed))
+        except Exception as error:  # noqa: BLE001 - any refusal of a model is a config error, reported as such
+            problems.append(f"{where} (pipeline stage {stage.name!r}): the models cannot be built: "
+                            f"{type(error).__name__}: {error}")
+            continue
+        built[stage.name] = G
+    return problems

@@ -119,9 +119,20 @@ def main(argv: list[str] | None = None) -> int:
         print("experiments.sample: needs run_dir=<run folder> (or checkpoint=...) and captions='[\"...\", ...]'",
               file=sys.stderr)
         return 2
+    if not (Path(run_dir) / "config.yaml").is_file():
+        print(f"experiments.sample: {Path(run_dir).resolve()} holds no config.yaml: expected run_dir= (or checkpoint=) "
+              "to name a folder written by `python -m experiments.train`", file=sys.stderr)
+        return 2
     captions = OmegaConf.to_container(args.captions) if OmegaConf.is_list(args.captions) else [str(args.captions)]
-    paths = sample(run_dir, captions, n=args.get("n", 1), seed=args.get("seed", 0), out_dir=args.get("out_dir"),
-                   device=args.get("device", "cpu"))
+    from ganblocks.io import UnsafeFileError
+    from ganblocks.training.checkpoint import CheckpointError
+
+    try:
+        paths = sample(run_dir, captions, n=args.get("n", 1), seed=args.get("seed", 0), out_dir=args.get("out_dir"),
+                       device=args.get("device", "cpu"))
+    except (UnsafeFileError, CheckpointError) as error:  # a crafted or broken checkpoint, named
+        print(f"experiments.sample: {error}", file=sys.stderr)
+        return 1
     for path in paths:
         print(path)
     return 0

@@ -1,9 +1,11 @@
 """Train one variant: `python -m experiments.train [group=option ...] [key=value ...]`.
 
 Writes the run folder `run_dir` (default outputs/<date>/<time>): config.yaml, status.json, log.jsonl,
-samples/, checkpoints/. Running it again with the same `run_dir` resumes. Exit code 0 when finished,
-3 when the run diverged, 2 for an invalid config (checked before anything is written: no folder is left).
-Under torchrun, rank 0 chooses the run folder for every rank.
+samples/, checkpoints/. Running it again with the same `run_dir` resumes (refused, exit 2, when the
+config differs in a key that changes the result). Exit code 0 when finished, 3 when the run diverged,
+2 for an invalid config (checked before anything is written: no folder is left), 1 for a bad or unsafe
+checkpoint file or a full disk (one line naming the file). Under torchrun, rank 0 chooses the run folder
+for every rank.
 
 Examples:
   python -m experiments.train profile=smoke                       # CPU: proves the pipeline in ~1 min
@@ -36,10 +38,20 @@ def main(hydra_cfg: DictConfig) -> int:
         remove_if_empty(HydraConfig.get().runtime.output_dir)  # Hydra made it; a refused config leaves none
         print(f"experiments.train: {error}", file=sys.stderr)
         sys.exit(2)
+    from ganblocks.io import NoSpaceError, UnsafeFileError
     from ganblocks.training import train
+    from ganblocks.training.checkpoint import CheckpointError
+    from ganblocks.training.runconfig import ConfigMismatchError
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    status = train(cfg, run_dir)
+    try:
+        status = train(cfg, run_dir)
+    except ConfigMismatchError as error:
+        print(f"experiments.train: {error}", file=sys.stderr)
+        sys.exit(2)
+    except (CheckpointError, UnsafeFileError, NoSpaceError) as error:
+        print(f"experiments.train: {error}", file=sys.stderr)
+        sys.exit(1)
     print(f"{status['status']}: {run_dir} (status.json, log.jsonl, samples/, checkpoints/)"
           + (f" -- {status['reason']}" if status.get("reason") else ""))
     if status["status"] == "diverged":

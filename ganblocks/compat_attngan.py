@@ -12,8 +12,8 @@ Each file is a plain state dict (AttnGAN saves `model.state_dict()`), so it is r
 `torch.load(weights_only=True)`: tensors only, no code runs. The pickle risk of old checkpoints is the
 other kind of file: a whole pickled model or a dict holding Python objects (e.g. a pickled optimizer or
 a config object) can run arbitrary code when unpickled with weights_only=False; such files are refused
-here (torch raises `UnpicklingError`), and should only be opened with weights_only=False when they come
-from a source you trust. A DataParallel `module.` prefix is removed; files from torch < 0.4 (no
+here (`ganblocks.io.UnsafeFileError`, naming the file), and should only be opened with weights_only=False
+when they come from a source you trust. A DataParallel `module.` prefix is removed; files from torch < 0.4 (no
 `num_batches_tracked`) load, as BatchNorm fills it in.
 
 Deterministic comparison with the official forward: `use_mean=True` makes the CA code its mean; the
@@ -28,6 +28,7 @@ from typing import Any, Mapping
 from torch import Tensor, nn
 
 from ganblocks.blocks.conditioning import set_use_mean
+from ganblocks.io import load_torch_file
 from ganblocks.models.attngan import AttnGenerator
 from ganblocks.models.stage2 import read_state_dict
 from ganblocks.text.damsm import DAMSMTextEncoder, InceptionImageEncoder
@@ -39,6 +40,11 @@ BIRDS = {"text_dim": 256, "noise_dim": 100, "condition_dim": 100, "gf_dim": 32, 
 COCO = {**BIRDS, "gf_dim": 48, "num_residual": 3}
 
 Source = str | os.PathLike | Mapping[str, Tensor]
+
+
+def _read(source: Source) -> dict[str, Tensor]:
+    """The state dict of a file (`load_torch_file`: weights_only, errors name the file) or a mapping."""
+    return read_state_dict(load_torch_file(source) if isinstance(source, (str, os.PathLike)) else source)
 
 
 def _load(model: nn.Module, state: Mapping[str, Tensor], what: str) -> nn.Module:
@@ -55,7 +61,7 @@ def load_attngan_generator(source: Source, *, use_mean: bool = False, **override
     `overrides` change the birds widths (`**COCO` for coco_AttnGAN2.pth). `use_mean` sets the CA's switch.
     """
     model = AttnGenerator(**{**BIRDS, **overrides})
-    _load(model, read_state_dict(source), "load_attngan_generator")
+    _load(model, _read(source), "load_attngan_generator")
     set_use_mean(model, use_mean)
     return model
 
@@ -65,7 +71,7 @@ def load_damsm_text_encoder(source: Source) -> DAMSMTextEncoder:
 
     Vocabulary size, word size, output size, LSTM or GRU and the layer count are read from the shapes.
     """
-    state = read_state_dict(source)
+    state = _read(source)
     for key in ("encoder.weight", "rnn.weight_hh_l0"):
         if key not in state:
             raise KeyError(f"load_damsm_text_encoder: no {key!r} in the checkpoint; not an AttnGAN RNN_ENCODER "
@@ -89,7 +95,7 @@ def load_damsm_image_encoder(source: Source, *, align_corners: bool = True) -> I
     The trunk's weights come from the file itself, so no separate Inception file is needed. D is read from
     `emb_cnn_code.weight`.
     """
-    state = read_state_dict(source)
+    state = _read(source)
     if "emb_cnn_code.weight" not in state:
         raise KeyError("load_damsm_image_encoder: no 'emb_cnn_code.weight' in the checkpoint; not an AttnGAN "
                        f"CNN_ENCODER (keys: {sorted(state)[:6]} ...)")

@@ -35,11 +35,15 @@ class GeneratorOutput:
     image:        (B, 3, H, W) in [-1, 1] at the generator's output resolution.
     cond:         the output of this generator's own conditioning block.
     stage1_image: (B, 3, 64, 64) for a Stage-II generator, the image of its frozen Stage-I; else None.
+    images:       for a tree generator (StackGAN-v2), the image of every branch, lowest resolution first
+                  ((B, 3, 64, 64), (B, 3, 128, 128), ...; the last is `image`), all with gradients; None for
+                  a single-output generator.
     """
 
     image: Tensor
     cond: ConditioningOutput
     stage1_image: Tensor | None = None
+    images: tuple[Tensor, ...] | None = None
 
 
 @dataclass

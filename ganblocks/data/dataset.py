@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from ganblocks.data.images import ImageModeError, bbox_crop, check_bbox, to_rgb
 from ganblocks.io import atomic_open, cache_dir, stable_hash
 from ganblocks.registry import registry
 
@@ -87,25 +88,34 @@ class TextImageDataset:
 # Image decoding and the uint8 image cache
 # ---------------------------------------------------------------------------------------------------------
 def decode_image(path: Path, size: int, bbox: Sequence[float] | None = None, square: bool = False,
-                 layout: str = "") -> np.ndarray:
+                 layout: str = "", bbox_source: str = "bbox") -> np.ndarray:
     """Decode, crop and resize one image: -> uint8 (3, size, size).
 
-    With a CUB bounding box (x, y, w, h) the crop is the official one: a square of side 1.5 * max(w, h)
-    around the box centre, clipped to the image; then a bilinear resize to size x size. Without a box the
-    whole image is resized (official for flowers/COCO), or centre-cropped to a square first (`square`).
+    Any image mode is first turned into its 8-bit RGB values, or refused by name (`ganblocks.data.images`:
+    alpha composited over white, 16-bit grey scaled, 32-bit modes refused). With a CUB bounding box
+    (x, y, w, h) the crop is the official one: a square of side 1.5 * max(w, h) around the box centre,
+    clipped to the image; then a bilinear resize to size x size. Without a box the whole image is resized
+    (official for flowers/COCO), or centre-cropped to a square first (`square`).
+
+    Raises:
+        DatasetError: a missing or undecodable file, a refused mode, a box of zero size or outside the image;
+            the message names the file (and `bbox_source`, where the box came from).
     """
     if not path.is_file():
         raise DatasetError(f"missing image file {path}{layout}")
     try:
         with Image.open(path) as im:
-            img = im.convert("RGB")
+            img = to_rgb(im)
+    except ImageModeError as e:
+        raise DatasetError(f"cannot use image {path}: {e}{layout}") from None
     except (OSError, UnidentifiedImageError, ValueError) as e:
         raise DatasetError(f"cannot decode image {path}: {e}{layout}") from None
     width, height = img.size
     if bbox is not None:
-        r = int(max(bbox[2], bbox[3]) * 0.75)
-        cx, cy = int((2 * bbox[0] + bbox[2]) / 2), int((2 * bbox[1] + bbox[3]) / 2)
-        img = img.crop((max(0, cx - r), max(0, cy - r), min(width, cx + r), min(height, cy + r)))
+        try:
+            img = img.crop(bbox_crop(check_bbox(bbox, bbox_source), width, height, path, bbox_source))
+        except ValueError as e:
+            raise DatasetError(f"{e}{layout}") from None
     elif square and width != height:
         side = min(width, height)
         left, top = (width - side) // 2, (height - side) // 2
@@ -152,8 +162,11 @@ def cached_images(key: str, n: int, size: int, decode: Callable[[int], np.ndarra
 # ---------------------------------------------------------------------------------------------------------
 # Caption embeddings and their cache
 # ---------------------------------------------------------------------------------------------------------
-def embed_captions(captions: list[list[str]], encoder: Any) -> torch.Tensor:
-    """(N, n) captions -> float32 (N, n, D), computed once per (captions, encoder) and cached."""
+def embed_captions(captions: list[list[str]], encoder: Any, names: Sequence[str] | None = None) -> torch.Tensor:
+    """(N, n) captions -> float32 (N, n, D), computed once per (captions, encoder) and cached.
+
+    `names` (N image names) are what an error about a non-finite or empty embedding names.
+    """
     n = len(captions[0]) if captions else 0
     if encoder is None:
         return torch.zeros(len(captions), n, 0)
@@ -166,23 +179,53 @@ def embed_captions(captions: list[list[str]], encoder: Any) -> torch.Tensor:
         out = encoder.encode(flat)
         arr = np.asarray(out.detach().cpu() if isinstance(out, torch.Tensor) else out, dtype=np.float32)
         arr = arr.reshape(len(captions), n, -1)
+        check_embeddings(arr, f"text encoder {type(encoder).__name__}",
+                         list(names) if names is not None else [f"captions {caps[:1]!r}..." for caps in captions])
         with atomic_open(path, "wb") as f:
             np.save(f, arr)
     return torch.from_numpy(arr)
 
 
-def read_caption_file(path: Path, n_captions: int, layout: str = "") -> list[str]:
-    """The captions of one image (one per line, blank lines skipped), cycled or cut to `n_captions`."""
+def read_text(path: Path, layout: str = "") -> str:
+    """A text file of a dataset, decoded as UTF-8 (a leading BOM dropped); errors name the file and line."""
+    if not path.is_file():
+        raise DatasetError(f"missing file {path}{layout}")
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise DatasetError(f"cannot read {path}: {e}{layout}") from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[:e.start].count(b"\n") + 1
+        raise DatasetError(f"{path} line {line} is not UTF-8 text (byte {data[e.start]:#04x} at offset {e.start}); "
+                           f"save it as UTF-8, e.g. iconv -f latin1 -t utf-8 FILE > FILE.utf8{layout}") from None
+
+
+def read_caption_file(path: Path, layout: str = "") -> list[str]:
+    """The captions of one image: the file's non-blank lines, stripped, in order (UTF-8, errors name the file)."""
     if not path.is_file():
         raise DatasetError(f"missing caption file {path}{layout}")
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError as e:
-        raise DatasetError(f"cannot read caption file {path}: {e}{layout}") from None
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    lines = [ln.strip() for ln in read_text(path, layout).splitlines() if ln.strip()]
     if not lines:
         raise DatasetError(f"empty caption file {path}: expected one caption per line{layout}")
-    return [lines[i % len(lines)] for i in range(n_captions)]
+    return lines
+
+
+def check_embeddings(emb: np.ndarray, source: str, names: Sequence[str], layout: str = "") -> None:
+    """Refuse caption embeddings (N, n, D) with D = 0 or a non-finite value, naming `source` and the image.
+
+    A NaN row would otherwise train until the losses are NaN and the run is recorded as diverged.
+    """
+    if emb.ndim != 3 or emb.shape[2] == 0:
+        raise DatasetError(f"{source} gives embeddings of shape {tuple(emb.shape)}: each caption needs a vector "
+                           f"of at least one value, (N, n_captions, D) with D >= 1{layout}")
+    bad = ~np.isfinite(emb)
+    if bad.any():
+        i, j, _ = np.argwhere(bad)[0]
+        raise DatasetError(f"{source}: embedding {j} of image {i} ({names[i]}) holds non-finite values "
+                           f"({int(bad[i, j].sum())} of {emb.shape[2]} are nan or inf); {int(bad.any(axis=2).sum())} "
+                           f"caption embeddings in all are affected{layout}")
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -4,7 +4,11 @@ Layout: ROOT/captions.jsonl, one JSON object per line:
     {"image": "images/0001.jpg", "captions": ["a red bird ...", ...],
      "class_id": 3, "split": "train", "bbox": [x, y, w, h]}
 `image` is relative to ROOT; `class_id` (0-based, default 0), `split` (default: in every split) and
-`bbox` (CUB-style crop) are optional. Without a bbox the image is centre-cropped to a square.
+`bbox` (CUB-style crop) are optional. Without a bbox the image is centre-cropped to a square. An image with
+fewer than `n_captions` captions has them repeated in order (each embedding is its own caption's).
+Every record is checked when read: an unknown key, a split other than train/test, a class_id that is not an
+integer >= 0, a bbox that is not four numbers with w, h > 0 (or reaches outside its image) is an error
+naming captions.jsonl and the line.
 """
 
 from __future__ import annotations
@@ -25,22 +29,26 @@ from ganblocks.data.dataset import (
     embed_captions,
     files_fingerprint,
     load_size,
+    read_text,
     resolve_text_encoder,
 )
+from ganblocks.data.images import DECODE_VERSION, check_bbox
 from ganblocks.io import stable_hash
 from ganblocks.registry import register
 
+SPLITS = ("train", "test")
 FOLDER_LAYOUT = (
     '\nexpected layout (folder): ROOT/captions.jsonl with one line per image: {"image": "relative/path.jpg", '
     '"captions": ["...", ...], optional "class_id": int, "split": "train"|"test", "bbox": [x, y, w, h]}'
 )
 
 
-def _records(path: Path) -> list[dict]:
+def _records(path: Path) -> list[tuple[int, dict]]:
+    """(line number, record) of captions.jsonl, each checked; an error names the file, the line and the value."""
     if not path.is_file():
         raise DatasetError(f"missing {path}{FOLDER_LAYOUT}")
     out = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for n, line in enumerate(read_text(path, FOLDER_LAYOUT).splitlines(), 1):
         if not line.strip():
             continue
         try:
@@ -49,12 +57,32 @@ def _records(path: Path) -> list[dict]:
             raise DatasetError(f"{path} line {n} is not JSON ({e}){FOLDER_LAYOUT}") from None
         if not isinstance(rec, dict) or "image" not in rec or "captions" not in rec:
             raise DatasetError(f"{path} line {n} needs keys 'image' and 'captions'{FOLDER_LAYOUT}")
+        if not isinstance(rec["image"], str) or not rec["image"].strip():
+            raise DatasetError(f"{path} line {n}: image {rec['image']!r}; expected a path relative to {path.parent}"
+                               f"{FOLDER_LAYOUT}")
+        where = f"{path} line {n} ({rec['image']})"
+        unknown = sorted(set(rec) - {"image", "captions", "class_id", "split", "bbox"})
+        if unknown:
+            raise DatasetError(f"{where}: unknown keys {unknown}; accepted: image, captions, class_id, split, "
+                               f"bbox{FOLDER_LAYOUT}")
         caps = rec["captions"]
         if isinstance(caps, str):
             caps = rec["captions"] = [caps]
-        if not caps or any(not isinstance(c, str) or not c.strip() for c in caps):
-            raise DatasetError(f"{path} line {n} ({rec['image']}): empty caption in {caps!r}{FOLDER_LAYOUT}")
-        out.append(rec)
+        if not isinstance(caps, list) or not caps or any(not isinstance(c, str) or not c.strip() for c in caps):
+            raise DatasetError(f"{where}: empty caption in {caps!r}{FOLDER_LAYOUT}")
+        if rec.get("split", "train") not in SPLITS:
+            raise DatasetError(f"{where}: split {rec['split']!r}; expected one of {list(SPLITS)} (or no split: "
+                               f"the image is then in both){FOLDER_LAYOUT}")
+        class_id = rec.get("class_id", 0)
+        if isinstance(class_id, bool) or not isinstance(class_id, int) or class_id < 0:
+            raise DatasetError(f"{where}: class_id {class_id!r}; expected an integer >= 0 (0-based class "
+                               f"index){FOLDER_LAYOUT}")
+        if rec.get("bbox") is not None:
+            try:
+                rec["bbox"] = check_bbox(rec["bbox"], where)
+            except ValueError as e:
+                raise DatasetError(f"{e}{FOLDER_LAYOUT}") from None
+        out.append((n, rec))
     if not out:
         raise DatasetError(f"{path} lists no images{FOLDER_LAYOUT}")
     return out
@@ -69,7 +97,9 @@ def load_folder(*, split: str, imsize: int, text_encoder: Any = "bow", root: Any
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"dataset folder {root} does not exist{FOLDER_LAYOUT}")
-    records = [r for r in _records(root / "captions.jsonl") if r.get("split", split) == split]
+    listing = root / "captions.jsonl"
+    numbered = [(n, r) for n, r in _records(listing) if r.get("split", split) == split]
+    records = [r for _, r in numbered]
     if not records:
         raise DatasetError(f"{root / 'captions.jsonl'} has no images of split {split!r}{FOLDER_LAYOUT}")
     files = [root / r["image"] for r in records]
@@ -77,12 +107,13 @@ def load_folder(*, split: str, imsize: int, text_encoder: Any = "bow", root: Any
     captions = [[r["captions"][i % len(r["captions"])] for i in range(n_captions)] for r in records]
     class_ids = np.array([int(r.get("class_id", 0)) for r in records], dtype=np.int64)
     encoder = resolve_text_encoder(text_encoder, dataset="folder", root=str(root))
-    embeddings = embed_captions(captions, encoder)
+    embeddings = embed_captions(captions, encoder, names=[str(r["image"]) for r in records])
     dataset_hash = stable_hash(["folder", str(root.resolve()), LOADER_VERSION])
     size = load_size(imsize)
-    key = stable_hash([dataset_hash, split, [str(f) for f in files], bboxes, files_fingerprint(files)], 20)
+    key = stable_hash([dataset_hash, split, DECODE_VERSION, [str(f) for f in files], bboxes, files_fingerprint(files)], 20)
     images = cached_images(key, len(files), size,
-                           lambda i: decode_image(files[i], size, bboxes[i], square=True, layout=FOLDER_LAYOUT))
+                           lambda i: decode_image(files[i], size, bboxes[i], square=True, layout=FOLDER_LAYOUT,
+                                                  bbox_source=f"{listing} line {numbered[i][0]}"))
     return TextImageDataset(
         name="folder", split=split, imsize=imsize, images=images, embeddings=embeddings, captions=captions,
         class_ids=torch.from_numpy(class_ids), filenames=[str(r["image"]) for r in records],

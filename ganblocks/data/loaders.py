@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +31,16 @@ from ganblocks.data.dataset import (
     DatasetError,
     TextImageDataset,
     cached_images,
+    check_embeddings,
     decode_image,
     embed_captions,
     files_fingerprint,
     load_size,
     read_caption_file,
+    read_text,
     resolve_text_encoder,
 )
+from ganblocks.data.images import DECODE_VERSION, check_bbox
 from ganblocks.io import stable_hash
 from ganblocks.registry import register
 
@@ -67,34 +71,51 @@ def _as_str(key: Any) -> str:
     return key.decode("latin1") if isinstance(key, bytes) else str(key)
 
 
-def _read_table(path: Path, layout: str, columns: int) -> list[list[str]]:
-    if not path.is_file():
-        raise DatasetError(f"missing file {path}{layout}")
+def _read_table(path: Path, layout: str, columns: int) -> list[tuple[int, list[str]]]:
+    """(line number, fields) of each non-blank line of a whitespace-separated table (UTF-8)."""
     rows = []
-    for n, line in enumerate(path.read_text().splitlines(), 1):
+    for n, line in enumerate(read_text(path, layout).splitlines(), 1):
         if not line.strip():
             continue
         parts = line.split()
         if len(parts) < columns:
             raise DatasetError(f"{path} line {n}: expected {columns} columns, got {line!r}{layout}")
-        rows.append(parts)
+        rows.append((n, parts))
     return rows
 
 
-def _cub_index(cub: Path, layout: str) -> tuple[dict[str, Path], dict[str, list[float]], dict[str, int]]:
-    """key -> image path, key -> bbox (x, y, w, h), key -> 1-based class (when labels exist)."""
-    ids = {r[0]: r[1] for r in _read_table(cub / "images.txt", layout, 2)}
+def _numbers(path: Path, n: int, fields: list[str], kind: type, layout: str) -> list:
+    try:
+        return [kind(v) for v in fields]
+    except ValueError:
+        what = "integer" if kind is int else "number"
+        raise DatasetError(f"{path} line {n}: expected {what}s, got {' '.join(fields)!r}{layout}") from None
+
+
+def _cub_index(cub: Path, layout: str) -> tuple[dict[str, Path], dict[str, list[float]], dict[str, str], dict[str, int]]:
+    """key -> image path, key -> bbox (x, y, w, h), key -> where its bbox is written, key -> 1-based class
+    (when labels exist). A box of zero size or a class below 1 is refused, naming the file and line."""
+    ids = {r[0]: r[1] for _, r in _read_table(cub / "images.txt", layout, 2)}
     paths = {str(Path(rel).with_suffix("")): cub / "images" / rel for rel in ids.values()}
-    boxes = {}
-    for r in _read_table(cub / "bounding_boxes.txt", layout, 5):
+    boxes, sources = {}, {}
+    for n, r in _read_table(cub / "bounding_boxes.txt", layout, 5):
         if r[0] in ids:
-            boxes[str(Path(ids[r[0]]).with_suffix(""))] = [float(v) for v in r[1:5]]
+            key, source = str(Path(ids[r[0]]).with_suffix("")), f"{cub / 'bounding_boxes.txt'} line {n}"
+            try:
+                boxes[key] = check_bbox(_numbers(cub / "bounding_boxes.txt", n, r[1:5], float, layout), source)
+            except ValueError as e:
+                raise DatasetError(f"{e}{layout}") from None
+            sources[key] = source
     labels = {}
     if (cub / "image_class_labels.txt").is_file():
-        for r in _read_table(cub / "image_class_labels.txt", layout, 2):
+        for n, r in _read_table(cub / "image_class_labels.txt", layout, 2):
             if r[0] in ids:
-                labels[str(Path(ids[r[0]]).with_suffix(""))] = int(r[1])
-    return paths, boxes, labels
+                (label,) = _numbers(cub / "image_class_labels.txt", n, r[1:2], int, layout)
+                if label < 1:
+                    raise DatasetError(f"{cub / 'image_class_labels.txt'} line {n}: class {label}; CUB classes "
+                                       f"are numbered from 1{layout}")
+                labels[str(Path(ids[r[0]]).with_suffix(""))] = label
+    return paths, boxes, sources, labels
 
 
 def _class_split(labels: dict[str, int], split: str) -> list[str]:
@@ -113,7 +134,7 @@ def load_cub_family(name: str, root: Path, split: str, imsize: int, text_encoder
         raise DatasetError(f"dataset folder {root} does not exist{layout}")
     cub = root / "CUB_200_2011"
     has_cub = (cub / "images.txt").is_file()
-    paths, boxes, labels = _cub_index(cub, layout) if has_cub else ({}, {}, {})
+    paths, boxes, box_sources, labels = _cub_index(cub, layout) if has_cub else ({}, {}, {}, {})
 
     # Which images: filenames.pickle, else a class-disjoint split of raw CUB.
     names_file = root / split / "filenames.pickle"
@@ -135,6 +156,10 @@ def load_cub_family(name: str, root: Path, split: str, imsize: int, text_encoder
         info = np.asarray(read_pickle(info_file, layout), dtype=np.int64).reshape(-1)
         if info.size != n:
             raise DatasetError(f"{info_file} has {info.size} classes for {n} filenames in {names_file}{layout}")
+        if info.size and info.min() < 1:
+            bad = int(np.argmin(info))
+            raise DatasetError(f"{info_file} gives class {int(info[bad])} to {keys[bad]!r} (entry {bad}); "
+                               f"class_info.pickle numbers classes from 1{layout}")
         class_ids = info - 1
     elif labels:
         missing = [k for k in keys if k not in labels]
@@ -152,19 +177,21 @@ def load_cub_family(name: str, root: Path, split: str, imsize: int, text_encoder
             raise DatasetError(f"key {missing[0]!r} from {names_file} is not in {cub / 'images.txt'}{layout}")
         files = [paths[k] for k in keys]
         bboxes = [boxes.get(k) for k in keys]
+        bbox_sources = [box_sources.get(k, "bbox") for k in keys]
     else:
         files = []
         for k in keys:
             cands = [root / "images" / f"{k}{ext}" for ext in (".jpg", ".png", ".jpeg")]
             files.append(next((p for p in cands if p.is_file()), cands[0]))
         bboxes = [None] * n
+        bbox_sources = ["bbox"] * n
 
-    # Captions.
+    # Captions: each file's lines, in order.
     text_dir = root / "text_c10"
-    captions = ([read_caption_file(text_dir / f"{k}.txt", n_captions, layout) for k in keys]
-                if text_dir.is_dir() else None)
+    caption_files = [text_dir / f"{k}.txt" for k in keys]
+    captions = [read_caption_file(f, layout) for f in caption_files] if text_dir.is_dir() else None
 
-    # Embeddings: the pickled ones, or from the encoder.
+    # Embeddings: the pickled ones (caption i of a file is embedding i), or from the encoder.
     encoder = resolve_text_encoder(text_encoder, **(encoder_context or {}))
     from ganblocks.text.precomputed import PrecomputedEncoder
 
@@ -176,10 +203,18 @@ def load_cub_family(name: str, root: Path, split: str, imsize: int, text_encoder
         if emb.ndim != 3 or emb.shape[0] != n:
             raise DatasetError(f"{emb_file} holds embeddings of shape {emb.shape} for {n} filenames in "
                                f"{names_file}; expected ({n}, n_captions, D){layout}")
+        check_embeddings(emb, str(emb_file), keys, layout)
         if captions is None:
             captions = [[""] * emb.shape[1] for _ in range(n)]
-        elif emb.shape[1] != n_captions:
-            captions = [[caps[i % len(caps)] for i in range(emb.shape[1])] for caps in captions]
+        else:
+            short = [i for i, caps in enumerate(captions) if len(caps) < emb.shape[1]]
+            if short:
+                i = short[0]
+                raise DatasetError(f"{caption_files[i]} has {len(captions[i])} captions but {emb_file} holds "
+                                   f"{emb.shape[1]} embeddings for {keys[i]!r}: caption j must be embedding j, so "
+                                   f"each file needs at least {emb.shape[1]} lines ({len(short)} files are short)"
+                                   f"{layout}")
+            captions = [caps[:emb.shape[1]] for caps in captions]  # extra lines have no embedding (as AttnGAN)
         encoder.add(captions, emb)
         embeddings = torch.from_numpy(emb)
     else:
@@ -188,18 +223,30 @@ def load_cub_family(name: str, root: Path, split: str, imsize: int, text_encoder
                                f"{type(encoder).__name__} needs caption text{layout}")
         if captions is None:
             captions = [[""] * n_captions for _ in range(n)]
-        embeddings = embed_captions(captions, encoder)
+        captions = _fill_captions(captions, caption_files, n_captions)
+        embeddings = embed_captions(captions, encoder, names=keys)
 
     dataset_hash = dataset_hash or stable_hash([name, str(root.resolve()), LOADER_VERSION])
     size = load_size(imsize)
-    img_key = stable_hash([dataset_hash, split, LOADER_VERSION, keys, bboxes, files_fingerprint(files)], 20)
-    images = cached_images(img_key, n, size, lambda i: decode_image(files[i], size, bboxes[i], layout=layout))
+    img_key = stable_hash([dataset_hash, split, LOADER_VERSION, DECODE_VERSION, keys, bboxes, files_fingerprint(files)], 20)
+    images = cached_images(img_key, n, size, lambda i: decode_image(files[i], size, bboxes[i], layout=layout,
+                                                                    bbox_source=bbox_sources[i]))
     return TextImageDataset(
         name=name, split=split, imsize=imsize, images=images, embeddings=embeddings, captions=captions,
         class_ids=torch.from_numpy(np.ascontiguousarray(class_ids)), filenames=keys, dataset_hash=dataset_hash,
         num_classes=num_classes, root=root, text_encoder=encoder,
         meta={"bboxes": bboxes, "captions_available": text_dir.is_dir()},
     )
+
+
+def _fill_captions(captions: list[list[str]], files: list[Path], n_captions: int) -> list[list[str]]:
+    """Exactly `n_captions` per image for a project encoder: a file with fewer lines has them repeated in order
+    (each embedding is still computed from its own caption), more lines are cut; a warning counts the repairs."""
+    short = [f for f, caps in zip(files, captions) if len(caps) < n_captions]
+    if short:
+        warnings.warn(f"{len(short)} caption files hold fewer than {n_captions} captions (first: {short[0]}); "
+                      f"their captions are repeated in order to fill {n_captions}", stacklevel=3)
+    return [[caps[i % len(caps)] for i in range(n_captions)] for caps in captions]
 
 
 def _find_embeddings(folder: Path, filename: str | None, layout: str) -> Path:

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ganblocks.data.batching import pixels_to_unit
-from ganblocks.io import atomic_torch_save, atomic_write_json, cache_dir, stable_hash
+from ganblocks.io import atomic_torch_save, atomic_write_json, cache_dir, load_torch_file, stable_hash
 
 EVALUATOR_VERSION = 1  # bump when the network or its training changes: old cache entries are then ignored
 CROP_FRACTION = 64 / 76  # the official crop of the load size, so renders look like the GAN's (cropped) images
@@ -266,7 +266,7 @@ class Evaluator:
         path = Path(folder) / "evaluator.pt"
         if not path.exists():
             raise FileNotFoundError(f"no evaluator at {path}")
-        blob = torch.load(path, map_location=device, weights_only=False)
+        blob = load_torch_file(path, map_location=device)  # weights_only: a cached file cannot run code
         meta = blob["meta"]
         net = EvaluatorNet(
             num_classes=len(meta["class_ids"]),

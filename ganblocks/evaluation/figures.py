@@ -128,7 +128,7 @@ def discriminator_features(ctx: Any) -> Callable[[Tensor], Tensor] | None:
     """`encode` of the run's last-stage discriminator (images uint8 -> features), or None if unavailable."""
     try:
         from ganblocks.training import assemble
-        from ganblocks.training.state import load_checkpoint
+        from ganblocks.training.checkpoint import load_checkpoint
 
         stages = {st.name: st for st in ctx.run_cfg.pipeline.stages}
         stage = ctx.run_cfg.pipeline.stages[-1]

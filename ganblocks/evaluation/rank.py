@@ -125,6 +125,9 @@ def rank_proxy(models: Mapping[str, Any] | Sequence[str | os.PathLike], cfg: Any
     first = next(iter(run_dirs.values()))
     ctx = RunContext(first, cfg)
     mcfg = ctx.mcfg
+    runs = {name: RunContext(path, mcfg) for name, path in run_dirs.items()}
+    for run in runs.values():  # every generator loads (or its file is refused) before any costly work
+        run.generator()
     n_per = int(n_per_caption or mcfg.rank_per_caption)
     seed = int(mcfg.seed if seed is None else seed)
     evaluator = ctx.evaluator(progress=progress)
@@ -134,7 +137,7 @@ def rank_proxy(models: Mapping[str, Any] | Sequence[str | os.PathLike], cfg: Any
     images = {}
     for name, model in models.items():
         if isinstance(model, (str, os.PathLike)):
-            run = RunContext(Path(model), mcfg)
+            run = runs[name]
             if run.data_key() != ctx.data_key():
                 raise ValueError(f"run {name!r} uses data {run.data_key()}, unlike {ctx.data_key()} of "
                                  f"{first}: the rank proxy compares runs on one dataset")

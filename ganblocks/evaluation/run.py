@@ -16,9 +16,10 @@ from omegaconf import DictConfig, OmegaConf
 
 from ganblocks.evaluation.builtin import evaluator_for_dataset
 from ganblocks.evaluation.evaluator import Evaluator, center_crop, describe
+from ganblocks.evaluation.reference import real_halves, real_reference
 from ganblocks.evaluation.sampling import caption_pool, evaluation_captions, generate
 from ganblocks.io import atomic_write_json, stable_hash
-from ganblocks.metrics.base import EvalSamples
+from ganblocks.metrics.base import EvalSamples, MetricRefused
 from ganblocks.registry import build
 
 DEFAULTS: dict[str, Any] = {
@@ -30,6 +31,9 @@ DEFAULTS: dict[str, Any] = {
     "seed": 0,                           # which captions, which noise
     "batch_size": 64,
     "inception_weights": None,           # local Inception-v3 weights for datasets without a built-in evaluator
+    "is_classifier": None,               # a user classifier for IS (TorchScript or Inception-v3 state dict)
+    "require_is_classifier": False,      # refuse IS on real data without is_classifier (the paper protocol)
+    "real_reference": True,              # score real test images through the same protocol (the `real` row)
     "evaluator_size": 128,               # resolution the built-in evaluator judges at (128+ sees fine attributes)
     "evaluator_renders_per_class": 60,
     "evaluator_epochs": 12,
@@ -121,6 +125,7 @@ def build_samples(ctx: RunContext) -> tuple[EvalSamples, Any, Any]:
     G = ctx.generator()
     size = int(G.out_size)
     test = ctx.dataset(size)
+    check_is_classifier(m, test)
     has_judge = getattr(test, "attributes", None) is not None
     evaluator = ctx.evaluator() if has_judge else None
     n_per = int(m.n_per_caption)
@@ -134,23 +139,54 @@ def build_samples(ctx: RunContext) -> tuple[EvalSamples, Any, Any]:
     if m.n_real is not None and int(m.n_real) < len(real):
         pick = torch.randperm(len(real), generator=torch.Generator().manual_seed(int(m.seed)))[: int(m.n_real)]
         real, real_ids = real[pick], real_ids[pick]
-    pool_values, pool_classes = caption_pool(test) if has_judge else (None, None)
+    pool_values, pool_images = caption_pool(test) if has_judge else (None, None)
     samples = EvalSamples(
         fake=fake, fake_caption_ids=ids, fake_class_ids=captions.class_ids[ids],
         fake_values=captions.values[ids] if captions.values is not None else None,
-        real=real.contiguous(), real_class_ids=real_ids, pool_values=pool_values, pool_class_ids=pool_classes,
+        fake_image_ids=captions.image_index[ids],
+        real=real.contiguous(), real_class_ids=real_ids, pool_values=pool_values, pool_image_ids=pool_images,
         evaluator=evaluator, inception_weights=m.inception_weights, real_split=str(m.real_split),
         real_cache_key=stable_hash([test.dataset_hash, str(m.real_split), size, "center-crop", m.n_real, m.seed]),
-        seed=int(m.seed),
+        resize=resize_note(m, size, int(test.images.shape[-1]), evaluator), seed=int(m.seed),
+        is_classifier=m.is_classifier,
     )
     return samples, captions, test
+
+
+def resize_note(m: DictConfig, size: int, load: int, evaluator: Evaluator | None) -> str:
+    """How images reach the metrics' networks, recorded with every number (two protocols never look alike)."""
+    real = f"real images center-cropped to {size} px from {load} px"
+    net = (f"evaluator resizes {size} -> {int(m.evaluator_size)} px (bilinear, antialiased)" if evaluator is not None
+           else f"torch-fidelity Inception-v3 resizes {size} -> 299 px")
+    if m.is_classifier:
+        size_is = int((m.options or {}).get("is", {}).get("classifier_size", 299))
+        net += f"; IS classifier resizes {size} -> {size_is} px (bilinear, antialiased)"
+    return f"{real}; {net}"
+
+
+def check_is_classifier(m: DictConfig, dataset: Any) -> None:
+    """Refuse, before any image is generated, an IS the protocol forbids or a classifier file that is missing."""
+    if m.is_classifier:
+        from ganblocks.evaluation.classifier import load_is_classifier
+
+        load_is_classifier(m.is_classifier)  # a missing or unreadable file fails here, naming the setting
+    elif bool(m.require_is_classifier) and "is" in m.names and getattr(dataset, "attributes", None) is None:
+        raise ValueError(
+            "metrics.require_is_classifier=true (the paper protocol, metrics=paper_protocol): the inception score "
+            "of a real dataset needs the classifier the papers used (an Inception-v3 fine-tuned on the dataset's "
+            "classes, for CUB and Oxford-102): set metrics.is_classifier=PATH (a TorchScript module or a "
+            "torchvision Inception-v3 state dict), or metrics.require_is_classifier=false to score with the "
+            "ImageNet Inception of metrics.inception_weights (the papers' COCO protocol)")
 
 
 def evaluate_run(run_dir: str | Path, cfg: Any = None) -> dict[str, dict]:
     """Evaluate a finished run; writes `run_dir/metrics.json` and returns the metrics.
 
     `metrics.json` holds exactly the returned dict; `evaluation.json` beside it holds the settings, the
-    evaluator's meta (held-out accuracy) and the figure paths; `figures/` the paper-style figures.
+    evaluator's meta (held-out accuracy), the metrics refused for too few samples (`refused`: name -> message
+    naming the setting), the real row with its own refusals (`real_reference`) and the figure paths;
+    `figures/` the paper-style figures. Each record carries `real` (the real row's value) where there is one,
+    and text metrics their `chance`.
 
     Args:
         run_dir: a run folder written by `ganblocks.training.train`.
@@ -164,33 +200,51 @@ def evaluate_run(run_dir: str | Path, cfg: Any = None) -> dict[str, dict]:
     ctx = RunContext(run_dir, cfg)
     m = ctx.mcfg
     label = "/".join(ctx.run_dir.parts[-2:])  # e.g. gaussian/seed0 inside a grid
-    with long_step(f"evaluating {label}", f"evaluated {ctx.run_dir}", total=1 + len(m.names) + 1, unit="step",
+    with long_step(f"evaluating {label}", f"evaluated {ctx.run_dir}", total=1 + len(m.names) + 2, unit="step",
                    progress=bool(m.progress)) as step:
-        samples, captions, _ = build_samples(ctx)
+        samples, captions, test = build_samples(ctx)
         step.update()
         options = OmegaConf.to_container(m.options, resolve=True) or {}
+        names = [str(n) for n in m.names if samples.evaluator is not None or n not in JUDGE_METRICS]
+        # (a dataset without attributes has no judge: its metrics are left out, not faked)
+        metric = lambda name: build("metric", name, where="metrics.names", **options.get(name, {}))  # noqa: E731
         results: dict[str, dict] = {}
-        for name in m.names:
+        refused: dict[str, str] = {}
+        for name in names:
             if step.bar is not None:
                 step.bar.set_postfix_str(name, refresh=False)
-            if samples.evaluator is not None or name not in JUDGE_METRICS:  # no judge: judge metrics left out
-                results.update(build("metric", name, where="metrics.names", **options.get(name, {}))(samples))
+            try:
+                results.update(metric(name)(samples))
+            except MetricRefused as err:  # too few samples for this metric: say so, keep the others
+                refused[name] = str(err)
             step.update()
+        reference = {"metrics": {}, "refused": {}}
+        if m.real_reference:  # the `real` row: real test images through the same protocol (cached)
+            size = int(samples.fake.shape[-1])
+            halves = real_halves(center_crop(test.images, size), test, int(m.n_samples), m.n_real, int(m.seed),
+                                 evaluator=samples.evaluator, inception_weights=m.inception_weights,
+                                 real_split=samples.real_split, resize=samples.resize, is_classifier=m.is_classifier)
+            reference = real_reference(halves, names, metric, [test.dataset_hash, samples.real_split, size, options])
+            for name, rec in results.items():
+                if name in reference["metrics"]:
+                    rec["real"] = reference["metrics"][name]["value"]
+        step.update()
         atomic_write_json(ctx.run_dir / "metrics.json", results)
         step.result = ctx.run_dir / "metrics.json"
-        about = _about(ctx, samples, captions, m)
+        about = _about(ctx, samples, captions, m, refused, reference)
         step.update()
     about["wall_s"] = round(time.perf_counter() - t0, 3)
     atomic_write_json(ctx.run_dir / "evaluation.json", about)
     return results
 
 
-def _about(ctx: RunContext, samples: EvalSamples, captions: Any, m: DictConfig) -> dict:
+def _about(ctx: RunContext, samples: EvalSamples, captions: Any, m: DictConfig, refused: dict, reference: dict) -> dict:
     """evaluation.json's content (without wall_s); draws figures/ when `m.figures`."""
     about = {"evaluator": describe(samples.evaluator) if samples.evaluator else samples.evaluator_label(),
              "evaluator_meta": samples.evaluator.meta if samples.evaluator else None,
              "settings": OmegaConf.to_container(m, resolve=True), "n_fake": len(samples.fake),
-             "n_real": len(samples.real) if samples.real is not None else 0}
+             "n_real": len(samples.real) if samples.real is not None else 0, "refused": refused,
+             "real_reference": reference}
     if m.figures:
         from ganblocks.evaluation.figures import write_run_figures
 

@@ -9,6 +9,7 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
+from ganblocks.blocks.conditioning import draw_all, fixed_draws
 from ganblocks.evaluation.evaluator import to_uint8
 from ganblocks.metrics.base import caption_values
 
@@ -69,10 +70,13 @@ def caption_subset(dataset: Any, image_index: Tensor, caption_index: Tensor) -> 
 
 
 def caption_pool(dataset: Any) -> tuple[Tensor, Tensor]:
-    """Every caption of `dataset` as (values (P, A), class_ids (P,)): where R-precision draws mismatches."""
+    """Every caption of `dataset` as (values (P, A), image_ids (P,)): where R-precision draws mismatches.
+
+    `image_ids` is the dataset row each caption describes (an image's own captions are never its rivals).
+    """
     named = [d for per_image in dataset.caption_attributes for d in per_image]
-    n_caps = len(dataset.caption_attributes[0])
-    return caption_values(named, len(dataset.attribute_spec)), dataset.class_ids.repeat_interleave(n_caps)
+    counts = torch.tensor([len(per_image) for per_image in dataset.caption_attributes])
+    return caption_values(named, len(dataset.attribute_spec)), torch.arange(len(counts)).repeat_interleave(counts)
 
 
 @torch.no_grad()
@@ -81,18 +85,23 @@ def generate(generator: nn.Module, embeddings: Tensor, n_per_caption: int, seed:
     """Images of `generator` for every caption with `n_per_caption` noise draws, caption-major.
 
     (K, D) embeddings -> (uint8 (K * n, 3, S, S), caption ids (K * n,), Stage-I uint8 (K * n, 3, 64, 64) or None).
-    Noise and the conditioning's sampling are seeded by `seed` (the global RNG is restored afterwards).
+    Every random input of every sample (noise z, each conditioning block's eps and mixture component) is
+    drawn up front from one generator seeded by `seed`, so the images do not depend on `batch_size`. The
+    global RNG is seeded too (for blocks that declare no draws) and restored afterwards.
     """
     device = next(generator.parameters()).device
     ids = torch.arange(len(embeddings)).repeat_interleave(n_per_caption)
     gen = torch.Generator().manual_seed(seed)
     noise = torch.randn(len(ids), generator.noise_dim, generator=gen)
+    draws = draw_all(generator, len(ids), gen)
     images, stage1 = [], []
     devices = [device] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         for s in range(0, len(ids), batch_size):
-            out = generator(embeddings[ids[s : s + batch_size]].to(device), noise[s : s + batch_size].to(device))
+            rows = slice(s, s + batch_size)
+            with fixed_draws(generator, draws, rows, device):
+                out = generator(embeddings[ids[rows]].to(device), noise[rows].to(device))
             images.append(to_uint8(out.image).cpu())
             if keep_stage1 and out.stage1_image is not None:
                 stage1.append(to_uint8(out.stage1_image).cpu())

@@ -49,13 +49,38 @@ def caption_scores(attribute_logprobs: Sequence[Tensor], values: Tensor) -> Tens
     return total / named.sum(-1).clamp(min=1)
 
 
-def split_std(per_sample: Tensor, splits: int, seed: int) -> float:
-    """Std over `splits` random equal parts of the per-sample values' means (0 for one split)."""
-    if splits <= 1 or len(per_sample) < splits:
-        return 0.0
-    order = torch.randperm(len(per_sample), generator=torch.Generator().manual_seed(seed))
-    means = torch.stack([chunk.float().mean() for chunk in per_sample[order].chunk(splits)])
-    return float(means.std(unbiased=False))
+class MetricRefused(ValueError):
+    """A metric cannot be computed from these samples (too few); the message names the setting to change.
+
+    `evaluate_run` records the refusal and still writes every other metric.
+    """
+
+
+def caption_means(per_image: Tensor, caption_ids: Tensor | None) -> Tensor:
+    """Per-image values averaged within each caption (the independent unit); (N,) -> (K,) in caption order.
+
+    Images drawn for one caption with different noise share that caption's luck, so they are not independent
+    samples. Without `caption_ids` every image is its own caption.
+    """
+    if caption_ids is None:
+        return per_image.double()
+    _, inverse = caption_ids.unique(return_inverse=True)
+    sums = torch.zeros(int(inverse.max()) + 1 if len(inverse) else 0, dtype=torch.double)
+    counts = torch.zeros_like(sums)
+    sums.index_add_(0, inverse, per_image.double())
+    counts.index_add_(0, inverse, torch.ones_like(per_image, dtype=torch.double))
+    return sums / counts
+
+
+def caption_se(per_image: Tensor, caption_ids: Tensor | None) -> tuple[float, int]:
+    """Standard error of the mean over captions, and the number of captions: (N,) -> (s.e., K).
+
+    s.e. = std(per-caption means, ddof=1) / sqrt(K); 0.0 when there is a single caption.
+    """
+    means = caption_means(per_image, caption_ids)
+    if len(means) < 2:
+        return 0.0, len(means)
+    return float(means.std(unbiased=True) / len(means) ** 0.5), len(means)
 
 
 @dataclass
@@ -68,29 +93,36 @@ class EvalSamples:
     fake_values:        (N, A) int64 attribute values the caption names (-1 = not named), for the judge.
     real:               (M, 3, S, S) uint8 real images of `real_split` at the same resolution, or None.
     real_class_ids:     (M,) int64, or None.
+    fake_image_ids:     (N,) int64 the dataset image whose caption each generated image was drawn for.
     pool_values:        (P, A) caption pool that mismatched captions for R-precision are drawn from.
-    pool_class_ids:     (P,) class of each pool caption.
+    pool_image_ids:     (P,) int64 the dataset image each pool caption describes (an image's own captions are
+                        never its rivals).
     evaluator:          the built-in evaluator, or None for a dataset without one (then IS/FID/KID use
                         Inception from `inception_weights` and the judge metrics are skipped).
     inception_weights:  local Inception-v3 weights file, for datasets without an evaluator.
     real_split:         which split `real` comes from (recorded with every number).
     real_cache_key:     identifies `real` (dataset hash, split, resolution) for torch-fidelity's cache.
+    resize:             how the images reached the metric's network (recorded in every metric's protocol).
     seed:               seed of every random choice a metric makes.
+    is_classifier:      path of a user-supplied classifier for IS (`metrics.is_classifier`), or None.
     """
 
     fake: Tensor
     fake_caption_ids: Tensor | None = None
     fake_class_ids: Tensor | None = None
     fake_values: Tensor | None = None
+    fake_image_ids: Tensor | None = None
     real: Tensor | None = None
     real_class_ids: Tensor | None = None
     pool_values: Tensor | None = None
-    pool_class_ids: Tensor | None = None
+    pool_image_ids: Tensor | None = None
     evaluator: "Evaluator | None" = None
     inception_weights: str | None = None
     real_split: str | None = None
     real_cache_key: str | None = None
+    resize: str | None = None
     seed: int = 0
+    is_classifier: str | None = None
     _memo: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
@@ -143,9 +175,17 @@ class EvalSamples:
             return self.evaluator.name
         return f"inception-v3 ({self.inception_weights})"
 
+    def n_captions(self) -> int:
+        """Distinct captions behind the generated images (each image its own caption when unknown)."""
+        return len(self.fake) if self.fake_caption_ids is None else int(self.fake_caption_ids.unique().numel())
+
     def record(self, value: float, std: float, n_samples: int, splits: int, accuracy: str | None,
                **extra: Any) -> dict:
-        """A result with its protocol; `accuracy` names the evaluator accuracy entry that backs it."""
+        """A result with its protocol; `accuracy` names the evaluator accuracy entry that backs it.
+
+        Besides what the metric gives, every record carries the number of distinct captions, the image size
+        and how images were resized (`resize`), so two numbers with different protocols never look alike.
+        """
         acc = None
         if self.evaluator is not None and accuracy is not None:
             acc = self.evaluator.accuracy.get(accuracy)
@@ -158,5 +198,8 @@ class EvalSamples:
             "evaluator_accuracy": acc,
             "real_split": self.real_split,
             "seed": int(self.seed),
+            "n_captions": self.n_captions(),
+            "image_size": int(self.fake.shape[-1]),
+            "resize": self.resize,
             **extra,
         }

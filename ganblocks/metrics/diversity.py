@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ganblocks.metrics.base import EvalSamples
+from ganblocks.metrics.base import EvalSamples, MetricRefused
 from ganblocks.registry import register
 
 
@@ -24,14 +24,18 @@ def mean_pairwise_distance(features: Tensor, groups: Tensor) -> Tensor:
         d = torch.cdist(f, f)
         out.append(d.sum() / (len(f) * (len(f) - 1)))
     if not out:
-        raise ValueError("diversity needs at least one caption with two or more images")
+        raise MetricRefused("diversity needs at least one caption with two or more images (metrics.n_per_caption "
+                            ">= 2: noise draws per caption)")
     return torch.stack(out)
 
 
 @register("metric", "diversity")
 class Diversity:
     """Mean pairwise distance between evaluator features of images drawn for the same caption with different
-    noise (0 = mode collapse per caption); real images of one class give the reference (`real_reference`)."""
+    noise (0 = mode collapse per caption); real images of one class give the reference (`real_reference`).
+
+    Its std is the standard error over captions (each caption gives one value).
+    """
 
     def __call__(self, samples: EvalSamples) -> dict[str, dict]:
         samples.require_evaluator("diversity")
@@ -41,5 +45,6 @@ class Diversity:
         reference = None
         if samples.real is not None and samples.real_class_ids is not None:
             reference = float(mean_pairwise_distance(samples.real_outputs().features, samples.real_class_ids).mean())
-        return {"diversity": samples.record(per_caption.mean(), per_caption.std(unbiased=False), len(samples.fake),
-                                            len(per_caption), accuracy="class", real_reference=reference)}
+        se = float(per_caption.std(unbiased=True) / len(per_caption) ** 0.5) if len(per_caption) > 1 else 0.0
+        return {"diversity": samples.record(per_caption.mean(), se, len(samples.fake), len(per_caption),
+                                            accuracy="class", std_over="captions", real_reference=reference)}

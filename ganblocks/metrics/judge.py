@@ -10,20 +10,40 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ganblocks.metrics.base import EvalSamples, caption_scores, split_std
+from ganblocks.metrics.base import EvalSamples, caption_scores, caption_se
 from ganblocks.registry import register
 
 
-def draw_mismatched(class_ids: Tensor, pool_class_ids: Tensor, n: int, seed: int) -> Tensor:
-    """For each item, `n` pool indices of captions of other classes (with replacement); (N,) -> (N, n)."""
+def draw_mismatched(image_ids: Tensor, pool_image_ids: Tensor, n: int, seed: int) -> Tensor:
+    """For each item, `n` pool indices of captions of other images (with replacement); (N,) -> (N, n).
+
+    Rivals may come from any class, the true caption's own included: only then is the true caption one more
+    draw from the pool the rivals come from, so an image that ignores its caption (a flat grey one, or a good
+    image of the wrong bird) wins with probability 1 / (1 + n) exactly (ties share the win). Drawing rivals
+    from other classes only, as before, made the true caption special: a constant image won for every caption
+    of the one class whose attributes the judge reads in grey (R-precision 0.095 at chance 0.01).
+    """
     gen = torch.Generator().manual_seed(seed)
-    out = torch.empty(len(class_ids), n, dtype=torch.long)
-    for c in class_ids.unique():
-        rows = (class_ids == c).nonzero().flatten()
-        others = (pool_class_ids != c).nonzero().flatten()
+    out = torch.empty(len(image_ids), n, dtype=torch.long)
+    for i in image_ids.unique():
+        rows = (image_ids == i).nonzero().flatten()
+        others = (pool_image_ids != i).nonzero().flatten()
         if len(others) == 0:
-            raise ValueError(f"r_precision: the caption pool has no caption outside class {int(c)}")
+            raise ValueError(f"r_precision: the caption pool has no caption of an image other than {int(i)}")
         out[rows] = others[torch.randint(len(others), (len(rows), n), generator=gen)]
+    return out
+
+
+def best_constant_guess(values: Tensor) -> Tensor:
+    """Per attribute, the share of the most common named value: the accuracy of always guessing it.
+
+    (N, A) named values (-1 = not named) -> (A,) float64 (nan where no caption names the attribute).
+    """
+    out = torch.full((values.shape[1],), float("nan"), dtype=torch.double)
+    for a in range(values.shape[1]):
+        named = values[:, a][values[:, a] >= 0]
+        if len(named):
+            out[a] = named.bincount().max().double() / len(named)
     return out
 
 
@@ -54,23 +74,27 @@ def r_precision_hits(attribute_logprobs: list[Tensor], true_values: Tensor, pool
 @register("metric", "r_precision")
 class RPrecision:
     """Fraction of images whose own caption the judge ranks first among 1 + `mismatched` captions of other
-    classes (AttnGAN's R-precision with R = 1); chance is 1 / (1 + mismatched); higher is better."""
+    images, of any class (AttnGAN's R-precision with R = 1); chance is 1 / (1 + mismatched); higher is better.
 
-    def __init__(self, mismatched: int = 99, splits: int = 10) -> None:
+    Its std is the standard error over captions (the independent unit), not over images.
+    """
+
+    def __init__(self, mismatched: int = 99) -> None:
         if mismatched < 1:
             raise ValueError(f"r_precision: mismatched={mismatched} must be >= 1")
-        self.mismatched, self.splits = mismatched, splits
+        self.mismatched = mismatched
 
     def __call__(self, samples: EvalSamples) -> dict[str, dict]:
         samples.require_evaluator("r_precision")
-        if samples.fake_values is None or samples.pool_values is None or samples.fake_class_ids is None:
-            raise ValueError("r_precision needs fake_values, fake_class_ids, pool_values and pool_class_ids")
+        if samples.fake_values is None or samples.pool_values is None or samples.fake_image_ids is None \
+                or samples.pool_image_ids is None:
+            raise ValueError("r_precision needs fake_values, fake_image_ids, pool_values and pool_image_ids")
         logp = [l.double().log_softmax(1) for l in samples.fake_outputs().attribute_logits]
-        mism = draw_mismatched(samples.fake_class_ids, samples.pool_class_ids, self.mismatched, samples.seed)
+        mism = draw_mismatched(samples.fake_image_ids, samples.pool_image_ids, self.mismatched, samples.seed)
         hits = r_precision_hits(logp, samples.fake_values, samples.pool_values, mism)
-        splits = max(1, min(self.splits, len(hits) // 10))
-        return {"r_precision": samples.record(hits.mean(), split_std(hits, splits, samples.seed), len(hits),
-                                              splits, accuracy="attributes_mean", candidates=1 + self.mismatched,
+        se, n_captions = caption_se(hits, samples.fake_caption_ids)
+        return {"r_precision": samples.record(hits.mean(), se, len(hits), n_captions, accuracy="attributes_mean",
+                                              std_over="captions", candidates=1 + self.mismatched,
                                               chance=1 / (1 + self.mismatched))}
 
 
@@ -80,11 +104,10 @@ class AttributeAccuracy:
     (visible at 64x64) and fine (visible only at 128+) attributes; higher is better.
 
     Returns `attr_coarse`, `attr_fine` (when the dataset has fine attributes) and `attr_all`, each with the
-    per-attribute accuracies.
+    per-attribute accuracies, its std as the standard error over captions, and its `chance`: the mean over
+    attributes of the best constant guess (always reading the most common named value), which is what an
+    image that ignores its caption can reach at most.
     """
-
-    def __init__(self, splits: int = 10) -> None:
-        self.splits = splits
 
     def __call__(self, samples: EvalSamples) -> dict[str, dict]:
         evaluator = samples.require_evaluator("attributes")
@@ -94,6 +117,7 @@ class AttributeAccuracy:
         infos = evaluator.attributes
         correct = torch.stack([l.argmax(1) for l in logits], 1) == samples.fake_values  # (N, A)
         named = samples.fake_values >= 0
+        guess = best_constant_guess(samples.fake_values)
         results = {}
         groups = {"attr_coarse": [a for a, i in enumerate(infos) if not i.fine],
                   "attr_fine": [a for a, i in enumerate(infos) if i.fine],
@@ -107,9 +131,11 @@ class AttributeAccuracy:
             n_named = named[:, attrs].sum(1)
             rows = n_named > 0
             per_image = (correct[:, attrs] & named[:, attrs]).sum(1)[rows].double() / n_named[rows]
-            splits = max(1, min(self.splits, int(rows.sum()) // 10))
+            ids = samples.fake_caption_ids[rows] if samples.fake_caption_ids is not None else None
+            se, n_captions = caption_se(per_image, ids)
             value = sum(per_attr.values()) / len(per_attr)
+            chance = float(guess[attrs].mean())
             key = {"attr_coarse": "coarse", "attr_fine": "fine", "attr_all": "attributes_mean"}[name]
-            results[name] = samples.record(value, split_std(per_image, splits, samples.seed), int(rows.sum()),
-                                           splits, accuracy=key, per_attribute=per_attr)
+            results[name] = samples.record(value, se, int(rows.sum()), n_captions, accuracy=key, std_over="captions",
+                                           chance=chance, per_attribute=per_attr)
         return results

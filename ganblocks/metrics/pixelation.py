@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ganblocks.metrics.base import EvalSamples, split_std
+from ganblocks.metrics.base import EvalSamples, caption_se
 from ganblocks.registry import register
 
 LUMA = (0.299, 0.587, 0.114)
@@ -36,12 +36,12 @@ def high_frequency_share(images: Tensor, band: float = 0.5) -> Tensor:
 @register("metric", "pixelation")
 class Pixelation:
     """High-frequency energy share of generated images over that of real images at the same resolution
-    (1 = as real; > 1 = blocky artifacts; < 1 = over-smooth)."""
+    (1 = as real; > 1 = blocky artifacts; < 1 = over-smooth); its std is the standard error over captions."""
 
-    def __init__(self, band: float = 0.5, splits: int = 10) -> None:
+    def __init__(self, band: float = 0.5) -> None:
         if not 0 < band < 1:
             raise ValueError(f"pixelation: band={band} must be in (0, 1) (a fraction of the Nyquist frequency)")
-        self.band, self.splits = band, splits
+        self.band = band
 
     def __call__(self, samples: EvalSamples) -> dict[str, dict]:
         if samples.real is None:
@@ -49,8 +49,8 @@ class Pixelation:
         fake_high = high_frequency_share(samples.fake, self.band)
         real_high = high_frequency_share(samples.real, self.band)
         ratio = fake_high / real_high.mean().clamp(min=1e-12)
-        splits = max(1, min(self.splits, len(ratio) // 10))
+        se, n_captions = caption_se(ratio, samples.fake_caption_ids)
         return {"pixelation": samples.record(
-            ratio.mean(), split_std(ratio, splits, samples.seed), len(ratio), splits, accuracy=None,
+            ratio.mean(), se, len(ratio), n_captions, accuracy=None, std_over="captions",
             n_real=len(samples.real), band=self.band, fake_high=float(fake_high.mean()),
             real_high=float(real_high.mean()))}

@@ -1,13 +1,16 @@
-"""Registered generators and discriminators (Stage-I, Stage-II, one-stage baselines) and their presets.
+"""Registered generators and discriminators (Stage-I, Stage-II, one-stage baselines, the StackGAN++ tree) and
+their presets.
 
 Importing this package registers them all (see `ganblocks.registry`).
 """
 
-from ganblocks.models import attngan, baselines, presets, stage1, stage2  # noqa: F401
+from ganblocks.models import attngan, baselines, presets, stackgan_v2, stage1, stage2  # noqa: F401
 from ganblocks.models.presets import (  # noqa: F401
     PRESETS,
     build_discriminator,
     build_generator,
+    build_tree_discriminators,
     discriminator_kwargs,
     generator_kwargs,
+    regulariser_kwargs,
 )

@@ -1,9 +1,10 @@
 """AttnGAN (Xu et al., CVPR 2018) as registered blocks: the attentional generator tree and its per-scale discriminators.
 
-Generator (`generator` "attngan", official G_NET): conditioning (CA) on the sentence vector; an initial stage
-(FC + GLU to 4x4, four GLU up-sampling blocks -> gf_dim x 64 x 64); then per further branch an attention stage
-(word-context attention over the previous features, concatenated with them, GLU residual blocks, GLU
-up-sampling: x2) and an image head per scale (3x3 conv + tanh). Discriminator (`discriminator` "attngan",
+Generator (`generator` "attngan", official G_NET): conditioning (CA) on the sentence vector; the initial stage
+(the registered `stage` "glu_init" of StackGAN++, as INIT_STAGE_G: FC + GLU to 4x4, four GLU up-sampling
+blocks -> gf_dim x 64 x 64); then per further branch an attention stage (word-context attention over the
+previous features, concatenated with them, GLU residual blocks, GLU up-sampling: x2) and an image head per
+scale (`stage` "image": 3x3 conv + tanh). Discriminator (`discriminator` "attngan",
 official D_NET64/128/256 by `image_size`): down-sampling to 4x4 x 8 df_dim, then a registered `d_head`; the
 default `attngan` head is D_GET_LOGITS (COND_DNET on the sentence vector, UNCOND_DNET), raw logits.
 
@@ -31,16 +32,14 @@ from ganblocks.types import DiscriminatorOutput, GeneratorOutput
 
 @register("conditioning", "gaussian_glu")
 class GLUGaussianConditioning(GaussianConditioning):
-    """Conditioning Augmentation of StackGAN-v2 / AttnGAN (CA_NET): FC to 4 N_g, GLU, split to (mu, logvar): (B, D) -> (B, N_g).
+    """The `gaussian` block with StackGAN-v2 / AttnGAN's CA_NET settings: FC to 4 N_g, GLU, (mu, logvar), mean KL: (B, D) -> (B, N_g).
 
-    As `gaussian` otherwise (code = mu + exp(logvar / 2) * eps, or mu with `use_mean`). Args: text_dim,
-    condition_dim, kl_reduction ("mean" is the official KL_loss).
+    Exactly `gaussian` with activation="glu" and kl_reduction="mean" (the official KL_loss), named so the
+    AttnGAN generator's default needs no keywords. Args: text_dim, condition_dim, kl_reduction.
     """
 
     def __init__(self, *, text_dim: int, condition_dim: int, kl_reduction: str = "mean") -> None:
-        super().__init__(text_dim=text_dim, condition_dim=condition_dim, activation="none", kl_reduction=kl_reduction)
-        self.fc = nn.Linear(text_dim, 4 * condition_dim)
-        self.act = nn.GLU(dim=1)
+        super().__init__(text_dim=text_dim, condition_dim=condition_dim, activation="glu", kl_reduction=kl_reduction)
 
 
 def attngan_init_(model: nn.Module) -> nn.Module:
@@ -59,34 +58,10 @@ def attngan_init_(model: nn.Module) -> nn.Module:
 
 @dataclass
 class AttnGeneratorOutput(GeneratorOutput):
-    """GeneratorOutput plus every branch's image (lowest resolution first; the last is `image`) and the
-    attention maps of each attention stage ((B, T, H, W) at 64, 128, ... x the words)."""
+    """GeneratorOutput (with `images`, every branch's image, lowest resolution first) plus the attention maps
+    of each attention stage ((B, T, H, W) at 64, 128, ... x the words)."""
 
-    images: tuple[Tensor, ...] | None = None
     attention: tuple[Tensor, ...] = ()
-
-
-class AttnInitStage(nn.Module):
-    """INIT_STAGE_G: cat(code, noise) -> FC (no bias) + BN + GLU -> (channels, 4, 4) -> 4 up-sampling blocks -> (channels/16, 64, 64)."""
-
-    def __init__(self, *, noise_dim: int, condition_dim: int, channels: int, upsample: str = "glu") -> None:
-        super().__init__()
-        check_positive("AttnInitStage", noise_dim=noise_dim, condition_dim=condition_dim, channels=channels)
-        if channels % 16:
-            raise ValueError(f"AttnInitStage: channels={channels}; expected a multiple of 16 (halved 4 times)")
-        self.channels = channels
-        self.fc = nn.Sequential(nn.Linear(noise_dim + condition_dim, channels * 4 * 4 * 2, bias=False),
-                                nn.BatchNorm1d(channels * 4 * 4 * 2), nn.GLU(dim=1))
-        for i in range(1, 5):
-            self.add_module(f"upsample{i}", build("upsample", upsample, where="attngan.upsample",
-                                                  in_channels=channels >> (i - 1), out_channels=channels >> i))
-        self.out_channels = channels >> 4
-
-    def forward(self, noise: Tensor, code: Tensor) -> Tensor:
-        h = self.fc(torch.cat([code, noise], dim=1)).view(-1, self.channels, 4, 4)
-        for i in range(1, 5):
-            h = getattr(self, f"upsample{i}")(h)
-        return h
 
 
 class AttnNextStage(nn.Module):
@@ -107,17 +82,6 @@ class AttnNextStage(nn.Module):
     def forward(self, h: Tensor, words: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
         context, attention = self.att(h, words, mask)
         return self.upsample(self.residual(torch.cat([h, context], dim=1))), attention
-
-
-class ImageHead(nn.Module):
-    """GET_IMAGE_G: 3x3 conv (no bias) + tanh: (B, C, H, W) -> (B, 3, H, W) in [-1, 1]."""
-
-    def __init__(self, *, channels: int) -> None:
-        super().__init__()
-        self.img = nn.Sequential(conv3x3(channels, 3), nn.Tanh())
-
-    def forward(self, h: Tensor) -> Tensor:
-        return self.img(h)
 
 
 @register("generator", "attngan")
@@ -151,13 +115,13 @@ class AttnGenerator(nn.Module):
         self.num_branches, self.out_size = num_branches, 64 * 2 ** (num_branches - 1)
         self.ca_net = build_conditioning(conditioning, text_dim, condition_dim, conditioning_kwargs,
                                          "AttnGenerator.conditioning")
-        self.h_net1 = AttnInitStage(noise_dim=noise_dim, condition_dim=condition_dim, channels=16 * gf_dim,
-                                    upsample=upsample)
-        self.img_net1 = ImageHead(channels=gf_dim)
+        self.h_net1 = build("stage", "glu_init", where="AttnGenerator.h_net1", noise_dim=noise_dim,
+                            condition_dim=condition_dim, channels=16 * gf_dim, num_upsample=4, upsample=upsample)
+        self.img_net1 = build("stage", "image", channels=gf_dim)
         for i in range(2, num_branches + 1):
             self.add_module(f"h_net{i}", AttnNextStage(channels=gf_dim, word_dim=text_dim, num_residual=num_residual,
                                                        residual=residual, upsample=upsample))
-            self.add_module(f"img_net{i}", ImageHead(channels=gf_dim))
+            self.add_module(f"img_net{i}", build("stage", "image", channels=gf_dim))
         attngan_init_(self)
 
     def forward(self, text_embedding: Tensor, noise: Tensor, words: Tensor, mask: Tensor | None = None

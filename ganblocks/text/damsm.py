@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ganblocks.io import stable_hash
+from ganblocks.io import load_torch_file, stable_hash
 from ganblocks.registry import register
 from ganblocks.text.base import TextEncoder, check_captions
 from ganblocks.text.rnn import Vocabulary
@@ -147,7 +147,7 @@ class InceptionImageEncoder(_ImageEncoder):
 
         trunk = Inception3(num_classes=1000, aux_logits=True, transform_input=False, init_weights=False)
         if inception_weights is not None:
-            state = torch.load(Path(inception_weights), map_location="cpu", weights_only=True)
+            state = load_torch_file(inception_weights)
             try:
                 trunk.load_state_dict(state, strict=True)
             except RuntimeError as err:
@@ -240,7 +240,7 @@ class DAMSMSentenceEncoder(TextEncoder):
         if not path.is_file():
             raise FileNotFoundError(f"text_encoder 'damsm': checkpoint={str(path)!r} is not a file; "
                                     "pretrain_damsm writes DIR/final.pt when it finishes")
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        ckpt = load_torch_file(path)
         self.vocab, self.dim = Vocabulary(ckpt["vocab"]), int(ckpt["config"]["dim"])
         self.model = DAMSMTextEncoder(vocab_size=len(self.vocab.words), word_dim=int(ckpt["config"]["word_dim"]),
                                       dim=self.dim)

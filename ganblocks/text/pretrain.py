@@ -11,6 +11,7 @@ import json
 
 import torch
 
+from ganblocks.io import load_torch_file
 from ganblocks.text.rnn import pretrain
 
 
@@ -32,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     path = pretrain(a.dataset, a.root, kwargs or None, a.dim, a.epochs, a.batch_size, a.lr, a.seed, a.imsize,
                     a.device, a.force)
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    ckpt = load_torch_file(path, map_location="cpu")
     print(json.dumps({"checkpoint": str(path), "losses": [round(x, 4) for x in ckpt["losses"]],
                       "seconds": round(ckpt["seconds"], 2), "vocab": len(ckpt["vocab"])}))
     return 0

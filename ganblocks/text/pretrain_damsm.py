@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from ganblocks.io import append_jsonl, atomic_torch_save
+from ganblocks.io import append_jsonl, atomic_torch_save, load_torch_file
 from ganblocks.losses.damsm import DAMSMLoss, sentence_scores
 from ganblocks.progress import progress_bar
 from ganblocks.registry import build
@@ -89,7 +89,7 @@ def pretrain_damsm(out_dir: str | os.PathLike, dataset: str = "synthbirds", root
               "batch_size": batch_size, "lr": lr, "gammas": [gamma1, gamma2, gamma3], "grad_clip": grad_clip,
               "seed": seed}
     last = out / "last.pt"
-    state = torch.load(last, map_location="cpu", weights_only=True) if last.is_file() else None
+    state = load_torch_file(last) if last.is_file() else None
     if state is not None and state["config"] != config:
         changed = sorted(k for k in config if state["config"].get(k) != config[k])
         raise ValueError(f"pretrain_damsm: {out} holds a run with other settings ({', '.join(changed)}); "

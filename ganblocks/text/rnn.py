@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ganblocks.io import atomic_torch_save, cache_dir, stable_hash
+from ganblocks.io import atomic_torch_save, cache_dir, load_torch_file, stable_hash
 from ganblocks.registry import register
 from ganblocks.text.base import TextEncoder, check_captions, tokenize
 
@@ -182,7 +182,7 @@ class RNNEncoder(TextEncoder):
         if not self.checkpoint.is_file():
             raise FileNotFoundError(f"rnn checkpoint {self.checkpoint} does not exist; create one with "
                                     f"`python -m ganblocks.text.pretrain --dataset NAME`")
-        ckpt = torch.load(self.checkpoint, map_location="cpu", weights_only=False)
+        ckpt = load_torch_file(self.checkpoint, map_location="cpu")  # weights_only: never runs code from the file
         self.vocab = Vocabulary(ckpt["vocab"])
         self.dim = int(ckpt["dim"])
         self.model = SentenceLSTM(len(self.vocab.words), self.dim)

@@ -13,7 +13,11 @@ syncs with the host: losses are summed on the device and read every `train.log_e
 runs float32 and is bit-for-bit reproducible, resume included.
 
 Run folder: config.yaml, status.json, log.jsonl, samples/<stage>_<step>.png (captioned sheets),
-checkpoints/<stage>/{last,final,diverged}.pt, tensorboard/ (with `train.tensorboard=true`).
+checkpoints/<stage>/{last,previous,final,diverged}.pt (each with a .pt.json size + sha256 sidecar),
+tensorboard/ (with `train.tensorboard=true`).
+A run folder continues only under a config that computes the same (`runconfig.check_same_config`); a
+resume restores the newest good checkpoint (last.pt, else previous.pt, with a warning) and cuts
+log.jsonl back to its step, so the log holds each (stage, step) once, as an uninterrupted run's.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import io
 import math
 import os
 import time
+import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,15 +44,19 @@ from ganblocks.registry import build
 from ganblocks.sheets import compose_sheet
 from ganblocks.training import assemble
 from ganblocks.training.tensorboard_log import TensorBoardLogger
-from ganblocks.training.state import (
-    load_checkpoint,
-    read_status,
-    rng_state,
+from ganblocks.training.checkpoint import (
+    cut_log,
+    finals_present,
+    load_generator,
+    load_latest,
+    remove_checkpoint,
+    restore_stage,
     save_checkpoint,
-    seed_everything,
-    set_rng_state,
-    write_status,
+    sidecar,
+    stage_state,
 )
+from ganblocks.training.runconfig import check_same_config
+from ganblocks.training.state import read_status, rng_state, seed_everything, write_status
 from ganblocks.types import Batch, DiscriminatorOutput, GeneratorOutput
 
 
@@ -140,13 +149,22 @@ def train(cfg: DictConfig, run_dir: str | os.PathLike, *, stop_after: int | None
         The content of run_dir/status.json: {"status": "finished" | "diverged" | "running", "reason",
         "step", "stage", "images_per_sec": {stage: float}, "params": {stage: {"G", "D"}}, ...}.
         A "failed" status is written before an exception propagates.
+
+    Raises:
+        ConfigMismatchError: run_dir holds a run made with a config that computes something else (before
+            anything is written; the message names the keys).
+        CheckpointError: a finished run's final.pt, or every checkpoint of a stage to resume, is bad.
+        UnsafeFileError: a checkpoint holds Python objects (a crafted file); it is never unpickled.
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    check_same_config(run_dir, cfg)
     dist = _Distributed.from_env()
     previous = read_status(run_dir)
-    if previous and previous["status"] in ("finished", "diverged"):
-        return previous  # the caller decides what to do with a finished or diverged run
+    if previous and previous["status"] == "finished" and finals_present(cfg, run_dir):
+        return previous  # the caller decides what to do with a finished run
+    if previous and previous["status"] == "diverged":
+        return previous
     if dist.main:
         atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
         write_status(run_dir, "running", None, pipeline=cfg.pipeline.name, profile=cfg.profile_name)
@@ -203,6 +221,7 @@ def _autocast(cfg: DictConfig, device: torch.device):
 def _train_stage(cfg, stage_cfg, index, run_dir, device, dist, steps_left) -> dict | None:
     s = build_stage(cfg, stage_cfg, index, run_dir, device, dist)
     if dist.main:
+        cut_log(run_dir / "log.jsonl", [st.name for st in cfg.pipeline.stages], s.name, s.step)
         write_status(run_dir, "running", None, stage=s.name, step=s.step,
                      params={**(read_status(run_dir) or {}).get("params", {}), s.name: s.params})
     board = TensorBoardLogger.open(cfg, run_dir) if dist.main else None  # None unless train.tensorboard
@@ -290,12 +309,12 @@ def build_stage(cfg: DictConfig, stage_cfg: DictConfig, index: int, run_dir: str
     s.params = {"G": _count(G, trainable=True), "G_total": _count(G), "D": _count(D)}
     s.sample_captions = [str(caps[0]) for caps in getattr(dataset, "captions", [])[:n]]
 
-    # Resume.
-    last = stage_dir / "last.pt"
-    if last.is_file():
-        # Loaded on the CPU: RNG and loader states must stay CPU byte tensors; load_state_dict moves weights
-        # and optimizer moments to where the models live.
-        _restore(s, load_checkpoint(last, map_location="cpu"), dist.rank)
+    # Resume from the newest good checkpoint. Loaded on the CPU: RNG and loader states must stay CPU byte
+    # tensors; load_state_dict moves weights and optimizer moments to where the models live.
+    warn = (lambda message: warnings.warn(message, RuntimeWarning, stacklevel=3)) if dist.main else (lambda m: None)
+    state, _ = load_latest([stage_dir / "last.pt", stage_dir / "previous.pt"], warn, map_location="cpu")
+    if state is not None:
+        restore_stage(s, state, dist.rank)
     return s
 
 
@@ -363,7 +382,8 @@ def _loop(cfg, s: Stage, run_dir: Path, stage_dir: Path, device, dist, steps_lef
     measured = (s.step - step_start) * batch_images / elapsed if elapsed > 0 and s.step > step_start else None
     _checkpoint(s, stage_dir / "final.pt", dist)
     if dist.main:
-        (stage_dir / "last.pt").unlink(missing_ok=True)
+        remove_checkpoint(stage_dir / "last.pt")
+        remove_checkpoint(stage_dir / "previous.pt")
         speeds = {**(read_status(run_dir) or {}).get("images_per_sec", {})}
         if measured is not None:
             speeds[s.name] = round(measured, 2)
@@ -486,28 +506,24 @@ def _diverged(s: Stage, run_dir: Path, stage_dir: Path, dist) -> dict:
 # Checkpoints, samples
 # ----------------------------------------------------------------------------------------------------------
 def _checkpoint(s: Stage, path: Path, dist, *, every_rank: bool = True) -> None:
-    """Rank 0 writes the stage's state. Under DDP every rank's RNG state goes in too (`rng_per_rank`; a
-    collective, so all ranks call this at the same step), so that after a resume each rank draws its own
-    noise again rather than all of them rank 0's. `every_rank=False` (the diverged state, which ranks may
-    reach at different steps) skips the collective and keeps rank 0's RNG state only."""
+    """Rank 0 writes the stage's state (`checkpoint.stage_state`). Under DDP every rank's RNG state goes in
+    too (`rng_per_rank`; a collective, so all ranks call this at the same step), so that after a resume each
+    rank draws its own noise again rather than all of them rank 0's. `every_rank=False` (the diverged state,
+    which ranks may reach at different steps) skips the collective and keeps rank 0's RNG state only.
+
+    A new `last.pt` first moves the old one (with its sidecar) to `previous.pt`, the fallback when the new
+    one turns out bad; every moment of that sequence leaves files `load_latest` can verify.
+    """
     per_rank = _gather_rng_states(dist) if every_rank else None
     if not dist.main:
         return
-    save_checkpoint(path, {
-        "stage": s.name,
-        "step": s.step,
-        "text_dim": s.text_dim,
-        "generator": s.G.state_dict(),
-        "discriminator": s.D.state_dict(),
-        "ema": s.ema.state_dict() if s.ema is not None else None,
-        "opt_g": s.opt_g.state_dict(),
-        "opt_d": s.opt_d.state_dict(),
-        "sched_g": s.sched_g.state_dict(),
-        "sched_d": s.sched_d.state_dict(),
-        "loader": s.loader.state_dict(),
-        "rng": rng_state(),
-        "rng_per_rank": per_rank,
-    })
+    if path.name == "last.pt" and path.is_file():
+        previous = path.with_name("previous.pt")
+        sidecar(previous).unlink(missing_ok=True)
+        os.replace(path, previous)
+        if sidecar(path).is_file():
+            os.replace(sidecar(path), sidecar(previous))
+    save_checkpoint(path, stage_state(s, per_rank))
 
 
 def _gather_rng_states(dist) -> list[dict] | None:
@@ -519,21 +535,6 @@ def _gather_rng_states(dist) -> list[dict] | None:
     states: list = [None] * dist.world_size
     torch.distributed.all_gather_object(states, rng_state())
     return states
-
-
-def _restore(s: Stage, state: dict, rank: int = 0) -> None:
-    s.G.load_state_dict(state["generator"])
-    s.D.load_state_dict(state["discriminator"])
-    if s.ema is not None and state["ema"] is not None:
-        s.ema.load_state_dict(state["ema"])
-    s.opt_g.load_state_dict(state["opt_g"])
-    s.opt_d.load_state_dict(state["opt_d"])
-    s.sched_g.load_state_dict(state["sched_g"])
-    s.sched_d.load_state_dict(state["sched_d"])
-    s.loader.load_state_dict(state["loader"])  # checks the world size
-    per_rank = state.get("rng_per_rank")
-    set_rng_state(per_rank[rank] if per_rank else state["rng"])
-    s.step = int(state["step"])
 
 
 @torch.no_grad()
@@ -564,39 +565,3 @@ def _sample_sheet(out: GeneratorOutput, captions: list[str]) -> Image.Image:
 
 def _count(module: nn.Module, trainable: bool = False) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable)
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Loading a trained generator
-# ----------------------------------------------------------------------------------------------------------
-def load_generator(run_dir: str | os.PathLike, device: str | torch.device = "cpu", *, stage: str | None = None,
-                   ema: bool = True) -> nn.Module:
-    """The final generator of a run (EMA weights when kept and `ema`), in eval mode, frozen.
-
-    Args:
-        run_dir: a run folder written by `train`.
-        device: where to put the generator.
-        stage: which stage's generator (default: the last stage of the run's pipeline).
-        ema: use the EMA weights when the run kept them.
-
-    Returns:
-        The generator (`forward(text (B, D), noise (B, N_z)) -> GeneratorOutput`); a Stage-II generator
-        holds its Stage-I.
-    """
-    run_dir = Path(run_dir)
-    config_path = run_dir / "config.yaml"
-    if not config_path.is_file():
-        raise FileNotFoundError(f"{config_path} does not exist; is {run_dir} a run folder written by ganblocks.training.train?")
-    cfg = OmegaConf.load(config_path)
-    stages = {st.name: (i, st) for i, st in enumerate(cfg.pipeline.stages)}
-    name = stage if stage is not None else cfg.pipeline.stages[-1].name
-    if name not in stages:
-        raise ValueError(f"stage {name!r} is not in the run's pipeline; stages: {list(stages)}")
-    state = load_checkpoint(run_dir / "checkpoints" / name / "final.pt", map_location="cpu")
-    stage_cfg = stages[name][1]
-    fixed = None
-    if stage_cfg.fixed is not None:  # the structure only; the weights come with this stage's state dict
-        fixed = assemble.build_stage_models(cfg, stages[stage_cfg.fixed][1], state["text_dim"], None)[0]
-    G, _ = assemble.build_stage_models(cfg, stage_cfg, state["text_dim"], fixed)
-    G.load_state_dict(state["ema"] if ema and state["ema"] is not None else state["generator"])
-    return G.to(device).eval().requires_grad_(False)

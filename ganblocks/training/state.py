@@ -1,7 +1,7 @@
-"""Run state on disk: status.json, checkpoints (atomic), and every RNG state a resume must restore.
+"""Run state: status.json, and every RNG state a resume must restore (checkpoint files: checkpoint.py).
 
-A checkpoint is one dict saved with `ganblocks.io.atomic_torch_save` (write beside, fsync, rename), so a
-process killed at any moment leaves the previous checkpoint or the new one, never half a file.
+RNG states are kept as tensors and plain Python values (no numpy arrays, no tuples of objects), so a
+checkpoint holding them loads with `torch.load(weights_only=True)`.
 """
 
 from __future__ import annotations
@@ -14,18 +14,26 @@ from typing import Any
 import numpy as np
 import torch
 
-from ganblocks.io import atomic_torch_save, atomic_write_json
+from ganblocks.io import atomic_write_json
 
 STATUSES = ("running", "finished", "diverged", "failed")
 
 
 def rng_state() -> dict[str, Any]:
-    """Every global RNG state: torch CPU, torch CUDA (all devices), numpy, python."""
+    """Every global RNG state: torch CPU, torch CUDA (all devices), numpy, python; tensors and plain values.
+
+    numpy's MT19937 keys and python's Mersenne state become int64 tensors (their values fit), the rest
+    ints, floats, str and None: what `torch.load(weights_only=True)` accepts.
+    """
+    np_name, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
+    py_version, py_state, py_gauss = random.getstate()
     return {
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "numpy": np.random.get_state(),
-        "python": random.getstate(),
+        "numpy": {"name": str(np_name), "keys": torch.from_numpy(np_keys.astype(np.int64)), "pos": int(np_pos),
+                  "has_gauss": int(np_has_gauss), "cached_gaussian": float(np_gauss)},
+        "python": {"version": int(py_version), "state": torch.tensor(py_state, dtype=torch.int64),
+                   "gauss_next": py_gauss},
     }
 
 
@@ -37,8 +45,10 @@ def set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"].cpu())
     if state["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
+    n, p = state["numpy"], state["python"]
+    np.random.set_state((n["name"], n["keys"].cpu().numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+                         n["cached_gaussian"]))
+    random.setstate((p["version"], tuple(int(x) for x in p["state"].tolist()), p["gauss_next"]))
 
 
 def seed_everything(seed: int) -> None:
@@ -46,19 +56,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     np.random.seed(seed % 2**32)
     random.seed(seed)
-
-
-def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
-    """Atomically save a checkpoint dict (models, optimizers, schedules, EMA, RNG, loader, step)."""
-    atomic_torch_save(path, state)
-
-
-def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint written by `save_checkpoint` (it holds numpy/python RNG states, so not weights_only)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist; a finished stage writes checkpoints/<stage>/final.pt")
-    return torch.load(path, map_location=map_location, weights_only=False)
 
 
 def read_status(run_dir: Path) -> dict[str, Any] | None:

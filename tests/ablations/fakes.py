@@ -81,7 +81,10 @@ def evaluate(run_dir: Path, cfg: DictConfig | None = None) -> dict[str, dict]:
     h = int(stable_hash([cfg.model.conditioning, cfg.seed], 8), 16) / 16**8
     out = {}
     for name, base in (("is", 2.0), ("fid", 80.0), ("r_precision", 0.3), ("attr_coarse", 0.5), ("attr_fine", 0.2), ("diversity", 0.4), ("kid", 0.05)):
-        out[name] = {"value": base * (1 + h), "std": 0.01, "n_samples": 64, "splits": 2, "evaluator": "fake-judge"}
+        out[name] = {"value": base * (1 + h), "std": 0.01, "n_samples": 64, "splits": 2, "evaluator": "fake-judge",
+                     "real": base * 3}
+    for name, chance in (("r_precision", 0.01), ("attr_coarse", 0.25), ("attr_fine", 0.5)):
+        out[name]["chance"] = chance
     atomic_write_json(Path(run_dir) / "metrics.json", out)
     return out
 

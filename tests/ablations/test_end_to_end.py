@@ -52,6 +52,10 @@ def test_smoke_grid_end_to_end(tmp_path):
     for col in ("IS", "FID", "R-precision", "Rank", "Coarse attr.", "Fine attr.", "Diversity", "Params", "Images/s"):
         assert col in header
     assert sum(ln.startswith("| none ") or ln.startswith("| gaussian ") for ln in md.splitlines()) == 2
+    # the real row and chance levels come from the real evaluation; a smoke table says what it is
+    assert any(ln.startswith("| real (test images) ") and "reference" in ln for ln in md.splitlines())
+    assert "Chance: R-precision 0.010, Coarse attr." in md and "checks that the pipeline runs" in md
+    assert not any("**" in ln for ln in md.splitlines() if ln.startswith("| "))  # one seed: no best
     assert (out / "samples" / "seed0.png").exists() and list((out / "plots").glob("metric_*.png"))
     assert (out / "runs" / "gaussian" / "seed0" / "metrics.json").exists()
 

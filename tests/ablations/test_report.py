@@ -172,7 +172,7 @@ def test_report_renders_in_headless_chromium(grid_dir, tmp_path):
     check = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
     assert len(check["imgs"]) == 3 and all(i["data"] and i["ok"] for i in check["imgs"]), check["imgs"]
     assert check["links"] and check["broken"] == []
-    assert check["tables"] and check["tables"][0] == 1 + 3  # header + one row per variant
+    assert check["tables"] and check["tables"][0] == 1 + 3 + 1  # header, one row per variant, the real row
     assert check["resources"] == 0  # nothing fetched: every image is inline
     shot = tmp_path / "report.png"
     _chromium(binary, f"--screenshot={shot}", "--window-size=1280,1600", (grid_dir / "report.html").as_uri())

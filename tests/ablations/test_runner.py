@@ -56,19 +56,32 @@ def test_grid_writes_rows_and_tables(tmp_path):
     header = [ln for ln in md.splitlines() if ln.startswith("| Variant")][0]
     for col in REQUIRED:
         assert col in header, col
-    assert set(table_rows(out / "table.md")) == {"none", "gaussian", "mixture"}
+    assert set(table_rows(out / "table.md")) == {"none", "gaussian", "mixture", "real (test images)"}
     assert "fake-judge" in md and "64" in md and "smoke" in md and "[0, 1]" in md
     marked = [ln.split(",") for ln in (out / "table_diff.csv").read_text().splitlines()[1:]]
     assert len(marked) == 2 * 9  # gaussian and mixture against the baseline none, on each directed column
     better = sum(m[-1] == "better" for m in marked)
     assert md.count("**") == 2 * (1 + better)  # "**Table.**" and one bold cell per significant improvement
     assert "findings.md" in {p.name for p in out.iterdir()} and "none" in (out / "findings.md").read_text()
+    real = table_rows(out / "table.md")["real (test images)"]
+    assert "| 6.00 |" in real and "| 240.0 |" in real and "reference" in real and "**" not in real
+    assert "Chance: R-precision 0.010, Coarse attr. 0.250, Fine attr. 0.500" in md
+    assert md.startswith("**Table.** Smoke profile: this table checks that the pipeline runs end to end")
     tex = (out / "table.tex").read_text()
     assert "\\toprule" in tex and "\\midrule" in tex and "\\bottomrule" in tex and "$\\pm$" in tex
     csv = (out / "table.csv").read_text().splitlines()
-    assert len(csv) == 4 and "IS mean" in csv[0]
+    assert len(csv) == 5 and "IS mean" in csv[0] and csv[-1].startswith("real (test images),")
     assert (out / "plots" / "metric_is.png").exists() and (out / "plots" / "curve_loss_d.png").exists()
     assert "Rank" in header and table_rows(out / "table.md")["none"].count("±") >= 7
+
+
+def test_one_seed_names_no_best(tmp_path):
+    out = grid(tmp_path / "g", seeds=1)
+    md = (out / "table.md").read_text()
+    body = [ln for ln in md.splitlines() if ln.startswith("| ")]
+    assert not any("**" in ln for ln in body)  # one seed cannot name a best
+    assert "Fewer than 2 seeds per variant" in md and "nothing is bold" in md
+    assert "\\textbf" not in (out / "table.tex").read_text()
 
 
 def test_mean_and_std_over_seeds(tmp_path):
@@ -205,7 +218,9 @@ def test_collector_rebuilds_tables_from_results(tmp_path, capsys):
         (out / name).unlink()
     from ablations.collect import main
 
-    assert main([f"out_dir={out}", "plots=false", "samples=false"]) == 0
+    # launch.json names the fake rank_fn; a name read from the folder is not imported unless the user gives it
+    assert main([f"out_dir={out}", "plots=false", "samples=false"]) == 1
+    assert main([f"out_dir={out}", "plots=false", "samples=false", f"rank_fn={SEAMS['rank_fn']}"]) == 0
     assert (out / "table.csv").read_text() == before
     assert f"table: {out / 'table.md'}" in capsys.readouterr().out
     with pytest.raises(FileNotFoundError, match="no results.jsonl"):
@@ -220,7 +235,7 @@ def test_joblib_launcher_runs_two_jobs(tmp_path):
     cli.launch(runner, [], [], log=lambda s: None, **SEAMS)
     rows = read_jsonl(out / RESULTS)
     assert {(r["variant"], r["status"]) for r in rows} == {("none", "ok"), ("gaussian", "ok")}
-    assert set(table_rows(out / "table.md")) == {"none", "gaussian"}
+    assert set(table_rows(out / "table.md")) == {"none", "gaussian", "real (test images)"}
     assert sorted(p.name for p in (out / "hydra").iterdir())  # Hydra's sweep folder lives in out_dir
 
 
@@ -263,3 +278,22 @@ def test_job_pins_its_gpu_from_the_job_number(monkeypatch):
     assert assign_gpu(4, 3) == "5"
     assert assign_gpu(0, 3) == "5"  # pinned once per process: a reused worker keeps its GPU
     assert assign_gpu(7, 0) is None
+
+
+def test_rows_of_runs_left_out_by_only_are_not_mixed_with_another_config(tmp_path):
+    out = run_grid("ca_variants", "smoke", 1, tmp_path / "g", "none", (), log=lambda s: None, collect=False, **SEAMS)
+    with pytest.raises(GridError, match="none/seed0 \\(data.text_encoder: 'bow' -> 'rnn'\\).*another out_dir="):
+        run_grid("ca_variants", "smoke", 1, out, "gaussian", ["data.text_encoder=rnn"], log=lambda s: None,
+                 collect=False, **SEAMS)
+    assert fakes.CALLS == [str(out / "runs" / "none" / "seed0")]  # nothing trained the second time
+
+
+def test_an_interrupted_run_is_not_continued_with_another_config(tmp_path):
+    fakes.INTERRUPT.update(variant="gaussian", at_step=3)
+    with pytest.raises(KeyboardInterrupt):
+        grid(tmp_path / "g", seeds=1)
+    fakes.INTERRUPT.update(variant=None, at_step=None)
+    calls = len(fakes.CALLS)
+    with pytest.raises(GridError, match="gaussian/seed0 \\(data.text_encoder: 'bow' -> 'rnn'\\)"):
+        grid(tmp_path / "g", seeds=1, overrides=["data.text_encoder=rnn"])
+    assert len(fakes.CALLS) == calls  # refused before any training

@@ -51,3 +51,30 @@ def test_train_command_rejects_a_bad_config_before_training(tmp_path):
     assert result.returncode == 2
     assert "unknown loss 'wgan' (from loss.name)" in result.stderr
     assert not (tmp_path / "run" / "status.json").exists()
+
+
+def _train_command(tmp_path, *overrides):
+    return subprocess.run([sys.executable, "-m", "experiments.train", "profile=smoke", *overrides,
+                           f"run_dir={tmp_path / 'run'}"], cwd=tmp_path, capture_output=True, text=True,
+                          env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "GANBLOCKS_CACHE": str(tmp_path)})
+
+
+def test_train_command_names_an_unknown_key_with_the_accepted_ones(tmp_path):
+    """Hydra's own composition (in @hydra.main) used to fail first, with its raw message and no keys listed;
+    with a `+` Hydra added the key and training ran, ignoring it."""
+    for override in ("model.upsampel=nearest", "+model.upsampel=nearest"):
+        result = _train_command(tmp_path, override)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.startswith("experiments.train: ") and len(result.stderr.splitlines()) <= 2
+        assert "unknown config key 'model.upsampel'" in result.stderr
+        assert "keys under 'model': preset, upsample," in result.stderr
+        assert "did you mean model.upsample?" in result.stderr
+        assert "Traceback" not in result.stderr and "HYDRA_FULL_ERROR" not in result.stderr
+        assert not (tmp_path / "run").exists()
+
+
+def test_train_command_refuses_a_size_no_model_accepts_before_training(tmp_path):
+    result = _train_command(tmp_path, "model.stage2_size=100")
+    assert result.returncode == 2
+    assert "model.stage2_size=100 (pipeline stage 'stage2'): the models cannot be built" in result.stderr
+    assert not (tmp_path / "run").exists()

@@ -45,7 +45,7 @@ def test_auto_profile_is_smoke_on_cpu_and_small_on_cuda():
 def test_unknown_block_names_the_key_and_lists_the_registered_names():
     with pytest.raises(ConfigError, match=r"unknown upsample 'nearst' \(from model.upsample\).*nearest"):
         compose(["profile=smoke", "model.upsample=nearst"])
-    with pytest.raises(ConfigError, match=r"unknown loss 'wgan' \(from loss.name\).*bce, hinge, minimax"):
+    with pytest.raises(ConfigError, match=r"unknown loss 'wgan' \(from loss.name\).*bce, bce_v2, hinge, minimax"):
         compose(["profile=smoke", "loss.name=wgan"])
 
 
@@ -60,15 +60,82 @@ def test_unknown_profile_lists_the_profiles():
 
 
 @pytest.mark.parametrize("override, message", [
-    ("train.lr=-0.1", r"train.lr=-0.1 is out of range; expected a number > 0"),
+    ("train.lr=-0.1", r"train.lr=-0.1 is out of range; expected a finite number > 0"),
+    ("train.lr=nan", r"train.lr=nan; expected a finite number > 0"),
+    ("train.lr=inf", r"train.lr=inf; expected a finite number > 0"),
+    ("train.lr=0", r"train.lr=0 is out of range; expected a finite number > 0"),
+    ("loss.kl_weight=-inf", r"loss.kl_weight=-inf; expected a finite number >= 0"),
+    ("train.batch_size=1", r"train.batch_size=1 is out of range; expected an integer >= 2 \(BatchNorm needs"),
     ("train.batch_size=0", r"train.batch_size=0 is out of range"),
     ("model.num_residual=-1", r"model.num_residual=-1 is out of range"),
     ("train.ema_decay=1.5", r"train.ema_decay=1.5 is out of range"),
     ("data.wrong=random", r"data.wrong='random'; expected one of \['class', 'shift'\]"),
-    ("train.betas=[0.5]", r"train.betas=\[0.5\]; expected two numbers"),
+    ("train.betas=[0.5]", r"train.betas=\[0.5\]; expected a list of 2 items, each a finite number >= 0 and < 1"),
+    ("train.betas=[0.5,1.0]", r"train.betas\[1\]=1.0 is out of range; expected a finite number >= 0 and < 1"),
+    ("metrics.names=[is,fdi]", r"unknown metric 'fdi' \(from metrics.names\[1\]\).*did you mean 'fid'"),
+    ("train.progress=maybe", r"train.progress='maybe'; expected true or false"),
+    ("+metrics.options.is.splitz=3", r"metrics.options.is.splitz: metric 'is' takes no keyword 'splitz'; it takes: "
+                                     r"splits, min_per_split, classifier_size; did you mean splits\?"),
+    ("+metrics.options.fdi.x=1", r"unknown metric 'fdi' \(from metrics.options key 'fdi'\)"),
+    ("+pipeline.stages.0.imsze=3", r"unknown config key 'pipeline.stages\[0\].imsze'; keys under "
+                                   r"'pipeline.stages\[0\]': name, .*did you mean pipeline.stages\[0\].imsize\?"),
     ("device=tpu", r"device='tpu'; expected auto, cpu, cuda or cuda:N"),
     ("model.gf_dim=eight", r"model.gf_dim='eight'; expected an integer"),
 ])
 def test_bad_values_are_named_with_what_is_accepted(override, message):
     with pytest.raises(ConfigError, match=message):
         compose(["profile=smoke", override])
+
+
+def test_unknown_key_suggests_the_closest_key():
+    with pytest.raises(ConfigError, match=r"unknown config key 'model.upsampel' \(from the override "
+                                          r"'model.upsampel=nearest'\); keys under 'model': preset, upsample, .*"
+                                          r"did you mean model.upsample\?"):
+        compose(["profile=smoke", "model.upsampel=nearest"])
+    with pytest.raises(ConfigError, match=r"unknown config key 'modle' .*keys at the top level: .*did you mean model\?"):
+        compose(["profile=smoke", "modle.upsample=nearest"])
+
+
+@pytest.mark.parametrize("plus", ["+", "++"])
+def test_a_key_added_with_plus_is_refused_not_ignored(plus):
+    with pytest.raises(ConfigError, match=r"unknown config key 'model.upsampel'.*did you mean model.upsample\?"):
+        compose(["profile=smoke", f"{plus}model.upsampel=bilinear"])
+    with pytest.raises(ConfigError, match=r"unknown config key 'train.warmup'.*keys under 'train': batch_size"):
+        compose(["profile=smoke", f"{plus}train.warmup=5"])
+
+
+def test_every_problem_is_reported_at_once():
+    with pytest.raises(ConfigError) as caught:
+        compose(["profile=smoke", "train.lr=nan", "train.batch_size=1", "+model.upsampel=x"])
+    lines = str(caught.value).splitlines()
+    assert lines[0] == "invalid config:" and len(lines) == 4
+    starts = ("unknown config key 'model.upsampel'", "train.batch_size=1 ", "train.lr=nan;")
+    assert [ln.strip()[:len(start)] for ln, start in zip(lines[1:], starts)] == list(starts)
+
+
+@pytest.mark.parametrize("overrides, key", [
+    (["model.stage2_size=100"], r"model.stage2_size=100 \(pipeline stage 'stage2'\)"),
+    (["model.stage1_size=48"], r"model.stage1_size=48 \(pipeline stage 'stage1'\)"),
+    (["pipeline=one_stage", "model.stage2_size=96"], r"model.stage2_size=96 \(pipeline stage 'one_stage'\)"),
+])
+def test_sizes_no_model_accepts_fail_at_compose_naming_the_key(overrides, key):
+    """Without the model check these compose, and training fails only when it reaches that stage."""
+    with pytest.raises(ConfigError, match=key + r": the models cannot be built: .*times a power of two"):
+        compose(["profile=smoke", *overrides])
+
+
+def test_paper_profile_validates_without_allocating_its_models(monkeypatch):
+    """The paper-width Stage-II D has 71 M parameters: validation builds every stage on the meta device."""
+    from ganblocks.training import assemble
+
+    built = []
+    real = assemble.build_stage_models
+
+    def spy(*args, **kwargs):
+        G, D = real(*args, **kwargs)
+        built.append({p.device.type for p in [*G.parameters(), *D.parameters()]})
+        return G, D
+
+    monkeypatch.setattr(assemble, "build_stage_models", spy)
+    compose(["profile=paper"])
+    assert built == [{"meta"}, {"meta"}]

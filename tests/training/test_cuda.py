@@ -15,7 +15,8 @@ from ganblocks.blocks.conditioning import set_use_mean
 from ganblocks.registry import build
 from ganblocks.training import assemble, load_generator, train
 from ganblocks.training.loop import build_stage, configure_backends, train_step
-from ganblocks.training.state import load_checkpoint, read_status
+from ganblocks.training.checkpoint import load_checkpoint
+from ganblocks.training.state import read_status
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(),
                                 reason="needs CUDA, and GANBLOCKS_TEST_CUDA=1 (the suite hides GPUs otherwise)")

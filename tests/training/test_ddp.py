@@ -68,8 +68,8 @@ def test_two_ranks_resume_from_rank_zeros_checkpoint(tmp_path):
            str(straight), "none", *overrides]
     done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
-    a = torch.load(straight / "checkpoints" / "stage1" / "final.pt", weights_only=False)
-    b = torch.load(run / "checkpoints" / "stage1" / "final.pt", weights_only=False)
+    a = torch.load(straight / "checkpoints" / "stage1" / "final.pt", weights_only=True)
+    b = torch.load(run / "checkpoints" / "stage1" / "final.pt", weights_only=True)
     for part in ("generator", "discriminator"):
         for name, value in a[part].items():
             assert torch.equal(value, b[part][name]), f"{part}.{name} differs after the DDP resume"

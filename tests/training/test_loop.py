@@ -8,7 +8,8 @@ import torch
 import ganblocks
 from ganblocks.io import read_jsonl
 from ganblocks.training import load_generator, train
-from ganblocks.training.state import load_checkpoint, read_status
+from ganblocks.training.checkpoint import load_checkpoint
+from ganblocks.training.state import read_status
 
 
 def _ckpt(run, stage, name="final"):
@@ -82,7 +83,7 @@ def test_nan_loss_marks_the_run_diverged_and_saves_its_state(tiny_data, tiny_cfg
     saved = _ckpt(tmp_path, "stage1", "diverged")
     assert saved["step"] == 2  # the step that produced the NaN, and nothing after it
     assert not (tmp_path / "checkpoints" / "stage2").exists()
-    assert train(tiny_cfg("pipeline=two_stage"), tmp_path)["status"] == "diverged"  # the caller decides
+    assert train(tiny_cfg("pipeline=two_stage", "train.nan_at_step=1"), tmp_path)["status"] == "diverged"  # the caller decides
 
 
 @pytest.mark.parametrize(
