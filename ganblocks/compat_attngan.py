@@ -36,7 +36,8 @@ from ganblocks.text.damsm import DAMSMTextEncoder, InceptionImageEncoder
 __all__ = ["BIRDS", "COCO", "load_attngan_generator", "load_damsm_text_encoder", "load_damsm_image_encoder"]
 
 # Constructor keywords of the released generators (code/cfg/bird_attn2.yml, coco_attn2.yml, miscc/config.py).
-BIRDS = {"text_dim": 256, "noise_dim": 100, "condition_dim": 100, "gf_dim": 32, "num_branches": 3, "num_residual": 2}
+BIRDS = {"text_dim": 256, "noise_dim": 100, "condition_dim": 100, "gf_dim": 32, "num_branches": 3, "num_residual": 2,
+         "conditioning": "gaussian", "conditioning_kwargs": {"activation": "glu", "kl_reduction": "mean"}}
 COCO = {**BIRDS, "gf_dim": 48, "num_residual": 3}
 
 Source = str | os.PathLike | Mapping[str, Tensor]

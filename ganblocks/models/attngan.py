@@ -23,23 +23,10 @@ import torch
 from torch import Tensor, nn
 
 from ganblocks.blocks.attention import WordAttention
-from ganblocks.blocks.conditioning import GaussianConditioning
 from ganblocks.blocks.upsample import conv3x3
 from ganblocks.models._common import build_conditioning, check_input, check_positive, doublings, flat
 from ganblocks.registry import build, register
 from ganblocks.types import DiscriminatorOutput, GeneratorOutput
-
-
-@register("conditioning", "gaussian_glu")
-class GLUGaussianConditioning(GaussianConditioning):
-    """The `gaussian` block with StackGAN-v2 / AttnGAN's CA_NET settings: FC to 4 N_g, GLU, (mu, logvar), mean KL: (B, D) -> (B, N_g).
-
-    Exactly `gaussian` with activation="glu" and kl_reduction="mean" (the official KL_loss), named so the
-    AttnGAN generator's default needs no keywords. Args: text_dim, condition_dim, kl_reduction.
-    """
-
-    def __init__(self, *, text_dim: int, condition_dim: int, kl_reduction: str = "mean") -> None:
-        super().__init__(text_dim=text_dim, condition_dim=condition_dim, activation="glu", kl_reduction=kl_reduction)
 
 
 def attngan_init_(model: nn.Module) -> nn.Module:
@@ -98,12 +85,13 @@ class AttnGenerator(nn.Module):
         gf_dim: width unit (birds 32, COCO 48): the initial stage starts at 16 gf_dim x 4 x 4.
         num_branches: 1 (64 only), 2 (64, 128) or 3 (64, 128, 256; official TREE.BRANCH_NUM).
         num_residual: GLU residual blocks per attention stage (birds 2, COCO 3).
-        conditioning: registered name (official "gaussian_glu"); conditioning_kwargs its extra keywords.
+        conditioning: registered name; conditioning_kwargs its keywords (official CA_NET: "gaussian" with
+            {"activation": "glu", "kl_reduction": "mean"}, as `ganblocks.compat_attngan.BIRDS` sets).
         upsample, residual: registered names (official "glu", "glu").
     """
 
     def __init__(self, *, text_dim: int = 256, noise_dim: int = 100, condition_dim: int = 100, gf_dim: int = 32,
-                 num_branches: int = 3, num_residual: int = 2, conditioning: str = "gaussian_glu",
+                 num_branches: int = 3, num_residual: int = 2, conditioning: str = "gaussian",
                  conditioning_kwargs: Mapping[str, Any] | None = None, upsample: str = "glu",
                  residual: str = "glu") -> None:
         super().__init__()

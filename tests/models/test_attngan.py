@@ -60,9 +60,10 @@ def test_branch_count_and_swappable_blocks():
     for cond in ("gaussian", "none", "mixture"):
         g = build("generator", "attngan", **TINY, num_branches=2, conditioning=cond)
         assert g(sent, noise, words, mask).image.shape == (2, 3, 128, 128), cond
-    g = build("generator", "attngan", **TINY, num_branches=2, upsample="nearest", residual="relu")
+    g = build("generator", "attngan", **TINY, num_branches=2, upsample="nearest", residual="relu",
+              conditioning_kwargs={"activation": "glu", "kl_reduction": "mean"})
     assert g(sent, noise, words, mask).image.shape == (2, 3, 128, 128)
-    assert g.ca_net.fc.out_features == 24  # gaussian_glu: FC to 4 N_g, halved by the GLU
+    assert g.ca_net.fc.out_features == 24  # official CA_NET: FC to 4 N_g, halved by the GLU
     with pytest.raises(ValueError, match="num_branches=4"):
         build("generator", "attngan", **TINY, num_branches=4)
     with pytest.raises(ValueError, match=r"words of shape \(2, 7, 5\); expected \(2, 8, T\)"):
