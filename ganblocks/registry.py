@@ -31,6 +31,7 @@ KINDS: tuple[str, ...] = (
     "regulariser",
     "dataset",
     "metric",
+    "damsm",
 )
 
 T = TypeVar("T")

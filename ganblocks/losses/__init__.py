@@ -5,3 +5,4 @@ bce_v2 (StackGAN++'s joint weighting); and generator regularisers (`regulariser`
 from ganblocks.losses import color  # noqa: F401
 from ganblocks.losses.gan import BCELoss, GANLoss, HingeLoss, MinimaxLoss  # noqa: F401
 from ganblocks.losses.gan_v2 import JointBCELoss  # noqa: F401
+from ganblocks.losses import damsm  # noqa: F401  (DAMSM matching loss, registry kind `damsm`)

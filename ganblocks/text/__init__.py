@@ -5,3 +5,4 @@ Every encoder has `encode(captions: list[str]) -> float32 (N, dim)`, `dim` and `
 
 from ganblocks.text.base import TextEncoder, tokenize  # noqa: F401
 from ganblocks.text import bow, minilm, precomputed, rnn  # noqa: F401  (register the encoders)
+from ganblocks.text import damsm  # noqa: F401  (DAMSM word/sentence and image encoders, kind `damsm`)

@@ -9,7 +9,7 @@ import ganblocks  # noqa: F401
 from ganblocks.registry import build, names
 from ganblocks.types import DiscriminatorOutput
 
-EXPECTED = {"vanilla": (None, (3,)), "matching_aware": ((3,), None), "joint": ((3,), (3,))}
+EXPECTED = {"vanilla": (None, (3,)), "matching_aware": ((3,), None), "joint": ((3,), (3,)), "attngan": ((3,), (3,))}
 
 
 @pytest.mark.parametrize("name", names("d_head"))

@@ -167,7 +167,7 @@ def test_tree_discriminators_every_scale_and_head(d_head, branches):
         out = d(images, torch.randn(3, COND))
         filled = [l for l in (out.cond_logits, out.uncond_logits) if l is not None]
         assert (out.cond_logits is not None) == (d_head != "vanilla")
-        assert (out.uncond_logits is not None) == (d_head in ("vanilla", "joint"))
+        assert (out.uncond_logits is not None) == (d_head in ("vanilla", "joint", "attngan"))
         assert all(l.shape == (3,) for l in filled)
         sum(l.sum() for l in filled).backward()
         assert images.grad.abs().sum() > 0
