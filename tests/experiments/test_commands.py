@@ -90,3 +90,15 @@ def test_train_command_refuses_a_size_no_model_accepts_before_training(tmp_path)
     assert result.returncode == 2
     assert "model.stage2_size=100 (pipeline stage 'stage2'): the models cannot be built" in result.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_evaluate_line_gives_no_error_for_a_single_estimate():
+    """FID is one number over all samples: no '+- 0.0000 (std over 1 splits)', which reads as exact."""
+    from experiments.evaluate import describe
+
+    fid = {"value": 12.5, "std": 0.0, "splits": 1, "n_samples": 100, "n_captions": 10, "real": 3.0, "evaluator": "e"}
+    assert describe(fid) == "12.5000 (one estimate, no error; n=100, 10 captions)  real 3.0000  [e]"
+    isc = dict(fid, value=2.0, std=0.1, splits=10)
+    assert describe(isc).startswith("2.0000 +- 0.1000 (std over 10 splits; n=100")
+    rp = dict(fid, value=0.3, std=0.05, splits=10, std_over="captions", chance=0.01, real=None)
+    assert describe(rp) == "0.3000 +- 0.0500 (s.e. over 10 captions; n=100, 10 captions)  chance 0.0100  [e]"
