@@ -7,8 +7,9 @@ overrides follow (experiments/conf/metrics/default.yaml lists the keys); the run
 supplies the rest. Works from any folder. On the built-in dataset the first evaluation also trains its
 evaluator (minutes on CPU; cached after).
 
-Prints one line per metric: value +- its error (what the error is over; FID, one estimate, has none), the `real` row's value under the same
-protocol and the chance level of text metrics; then the metrics refused for too few samples, with the reason.
+Prints one line per metric: value +- its error (what the error is over; FID, one estimate, has none), the
+`real` row's value under the same protocol and the chance level of text metrics; then the metrics refused
+for too few samples, with the reason.
 
 Examples:
   python -m experiments.evaluate run_dir=outputs/2026-01-01/12-00-00
