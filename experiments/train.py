@@ -17,6 +17,7 @@ Examples:
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -52,11 +53,25 @@ def main(hydra_cfg: DictConfig) -> int:
     except (CheckpointError, UnsafeFileError, NoSpaceError) as error:
         print(f"experiments.train: {error}", file=sys.stderr)
         sys.exit(1)
-    print(f"{status['status']}: {run_dir} (status.json, log.jsonl, samples/, checkpoints/)"
-          + (f" -- {status['reason']}" if status.get("reason") else ""))
-    if status["status"] == "diverged":
-        sys.exit(3)
+    line, code = outcome(status, run_dir, int(os.environ.get("RANK", "0")))
+    print(line)
+    if code:
+        sys.exit(code)
     return 0
+
+
+def outcome(status: dict, run_dir: Path, rank: int = 0) -> tuple[str, int]:
+    """The closing line and exit code of a run: `finished: RUN (...)` 0, `diverged: ...` 3, `running: ...` 0
+    (paused by stop_after).
+
+    Under torchrun only rank 0 writes status.json, so only it reports the status; another rank may read
+    the file before rank 0 has written its end (a stale `running`) or hold no status at all, and says so.
+    """
+    if rank > 0:
+        return f"rank {rank}: done; rank 0 reports the status of {run_dir}", 0
+    line = (f"{status['status']}: {run_dir} (status.json, log.jsonl, samples/, checkpoints/)"
+            + (f" -- {status['reason']}" if status.get("reason") else ""))
+    return line, 3 if status["status"] == "diverged" else 0
 
 
 def usage() -> str:
