@@ -5,7 +5,7 @@ samples/, checkpoints/. Running it again with the same `run_dir` resumes (refuse
 config differs in a key that changes the result). Exit code 0 when finished, 3 when the run diverged,
 2 for an invalid config (checked before anything is written: no folder is left), 1 for a bad or unsafe
 checkpoint file or a full disk (one line naming the file). Under torchrun, rank 0 chooses the run folder
-for every rank.
+for every rank and prints the run's status; the other ranks print `rank K: done`.
 
 Examples:
   python -m experiments.train profile=smoke                       # CPU: proves the pipeline in ~1 min
