@@ -235,8 +235,10 @@ def main(argv: list[str] | None = None) -> int:
     """`python -m ablations.report out_dir=DIR`."""
     argv = sys.argv[1:] if argv is None else argv
     usage = "usage: python -m ablations.report out_dir=DIR   (writes DIR/report.html from the grid folder DIR)"
+    examples = ("Examples:\n  python -m ablations.report out_dir=ablation_runs/ca_variants-smoke\n"
+                "  chromium ablation_runs/ca_variants-smoke/report.html     # or any browser; it loads nothing else")
     if any(a in ("-h", "--help", "help") for a in argv):
-        print(__doc__.strip() + "\n\n" + usage)
+        print(__doc__.strip() + "\n\n" + examples + "\n\n" + usage)
         return 0
     args = dict(a.split("=", 1) for a in argv if "=" in a)
     bad = [a for a in argv if "=" not in a] + sorted(set(args) - {"out_dir"})
@@ -245,6 +247,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if not Path(args["out_dir"]).is_dir():
         print(f"error: out_dir={args['out_dir']!r} is not a folder; give a grid's output folder (ablation_runs/...)", file=sys.stderr)
+        return 2
+    if not any((Path(args["out_dir"]) / name).is_file() for name in ("results.jsonl", "launch.json")):
+        print(f"error: out_dir={args['out_dir']!r} holds neither results.jsonl nor launch.json, so it is not a grid "
+              "folder (a run folder is one level of runs/<variant>/seed<k>/ below it); give the out_dir of "
+              "`python -m ablations.run grid=...` (ablation_runs/...)", file=sys.stderr)
         return 2
     print(f"report: {write_report(args['out_dir'])}")
     return 0

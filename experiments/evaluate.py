@@ -7,8 +7,9 @@ overrides follow (experiments/conf/metrics/default.yaml lists the keys); the run
 supplies the rest. Works from any folder. On the built-in dataset the first evaluation also trains its
 evaluator (minutes on CPU; cached after).
 
-Prints one line per metric: value +- its error (what the error is over), the `real` row's value under the same
-protocol and the chance level of text metrics; then the metrics refused for too few samples, with the reason.
+Prints one line per metric: value +- its error (what the error is over; FID, one estimate, has none), the
+`real` row's value under the same protocol and the chance level of text metrics; then the metrics refused
+for too few samples, with the reason.
 
 Examples:
   python -m experiments.evaluate run_dir=outputs/2026-01-01/12-00-00
@@ -71,10 +72,17 @@ def parse(argv: list[str]) -> tuple[Path, dict]:
 
 
 def describe(rec: dict) -> str:
-    """One line: value +- error (over what), n, the real row and the chance level where there are."""
-    over = f" s.e. over {rec['splits']} {rec['std_over']}" if rec.get("std_over") == "captions" else \
-        f" std over {rec['splits']} {rec.get('std_over', 'splits')}"
-    text = f"{rec['value']:.4f} +- {rec['std']:.4f} ({over.strip()}; n={rec['n_samples']}"
+    """One line: value +- error (over what), n, the real row and the chance level where there are.
+
+    A metric computed once (FID: one split) has no error: "+- 0.0000 (std over 1 splits)" would read as an
+    exact value, so it says "one estimate, no error" instead.
+    """
+    if int(rec.get("splits") or 1) <= 1 and rec.get("std_over", "splits") == "splits":
+        text = f"{rec['value']:.4f} (one estimate, no error; n={rec['n_samples']}"
+    else:
+        over = f"s.e. over {rec['splits']} {rec['std_over']}" if rec.get("std_over") == "captions" else \
+            f"std over {rec['splits']} {rec.get('std_over', 'splits')}"
+        text = f"{rec['value']:.4f} +- {rec['std']:.4f} ({over}; n={rec['n_samples']}"
     if rec.get("n_captions") is not None:
         text += f", {rec['n_captions']} captions"
     text += ")"

@@ -2,8 +2,9 @@
 
     python -m experiments.sample run_dir=outputs/2026-01-01/12-00-00 captions='["a red bird", "a small bird with a blue crown"]'
 
-Writes out_dir/grid.png (one column per image; a Stage-I row above the final row for two-stage runs),
-out_dir/<k>_stage1.png and <k>_final.png per image, and out_dir/captions.txt; prints the paths.
+Writes out_dir/grid.png (one column per image with its caption above it; a `Stage-I` row above the final
+`<size>px` row for two-stage runs, each row labelled), out_dir/<k>_stage1.png and <k>_final.png per image
+at their own resolution, and out_dir/captions.txt; prints the paths.
 
 Examples:
   python -m experiments.sample run_dir=outputs/run captions='["a red bird"]' n=4 seed=1
@@ -37,6 +38,7 @@ def sample(run_dir: str | Path, captions: list[str], n: int = 1, seed: int = 0, 
 
     from ganblocks.data.dataset import resolve_text_encoder
     from ganblocks.io import atomic_write_bytes, atomic_write_text
+    from ganblocks.sheets import compose_sheet
     from ganblocks.training import assemble, load_generator
 
     run_dir = Path(run_dir)
@@ -66,14 +68,17 @@ def sample(run_dir: str | Path, captions: list[str], n: int = 1, seed: int = 0, 
     out_dir = Path(out_dir) if out_dir is not None else run_dir / "samples" / "cli"
     size = out.image.shape[-1]
     final = out.image.float().clamp(-1, 1) * 0.5 + 0.5
-    rows = [final]
+    as_uint8 = lambda x: (x * 255 + 0.5).clamp(0, 255).to(torch.uint8).cpu()  # noqa: E731  (as save_image)
+    rows = [((f"{size}px",), as_uint8(final))]
     first = None
     if out.stage1_image is not None:
         first = out.stage1_image.float().clamp(-1, 1) * 0.5 + 0.5
-        rows.insert(0, torch.nn.functional.interpolate(first, size=size, mode="nearest"))
-    written = [out_dir / "grid.png"]
-    _write_png(torch.cat(rows).cpu(), written[0], save_image, nrow=len(final))
+        rows.insert(0, (("Stage-I",), as_uint8(torch.nn.functional.interpolate(first, size=size, mode="nearest"))))
     labels = [c for c in captions for _ in range(int(n))]
+    written = [out_dir / "grid.png"]
+    buffer = io.BytesIO()
+    compose_sheet(rows, labels).save(buffer, format="png")  # each column's caption above it, rows labelled
+    atomic_write_bytes(written[0], buffer.getvalue())
     for k in range(len(final)):
         if first is not None:
             written.append(out_dir / f"{k:03d}_stage1.png")

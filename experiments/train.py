@@ -5,7 +5,7 @@ samples/, checkpoints/. Running it again with the same `run_dir` resumes (refuse
 config differs in a key that changes the result). Exit code 0 when finished, 3 when the run diverged,
 2 for an invalid config (checked before anything is written: no folder is left), 1 for a bad or unsafe
 checkpoint file or a full disk (one line naming the file). Under torchrun, rank 0 chooses the run folder
-for every rank.
+for every rank and prints the run's status; the other ranks print `rank K: done`.
 
 Examples:
   python -m experiments.train profile=smoke                       # CPU: proves the pipeline in ~1 min
@@ -17,6 +17,7 @@ Examples:
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -52,11 +53,25 @@ def main(hydra_cfg: DictConfig) -> int:
     except (CheckpointError, UnsafeFileError, NoSpaceError) as error:
         print(f"experiments.train: {error}", file=sys.stderr)
         sys.exit(1)
-    print(f"{status['status']}: {run_dir} (status.json, log.jsonl, samples/, checkpoints/)"
-          + (f" -- {status['reason']}" if status.get("reason") else ""))
-    if status["status"] == "diverged":
-        sys.exit(3)
+    line, code = outcome(status, run_dir, int(os.environ.get("RANK", "0")))
+    print(line)
+    if code:
+        sys.exit(code)
     return 0
+
+
+def outcome(status: dict, run_dir: Path, rank: int = 0) -> tuple[str, int]:
+    """The closing line and exit code of a run: `finished: RUN (...)` 0, `diverged: ...` 3, `running: ...` 0
+    (paused by stop_after).
+
+    Under torchrun only rank 0 writes status.json, so only it reports the status; another rank may read
+    the file before rank 0 has written its end (a stale `running`) or hold no status at all, and says so.
+    """
+    if rank > 0:
+        return f"rank {rank}: done; rank 0 reports the status of {run_dir}", 0
+    line = (f"{status['status']}: {run_dir} (status.json, log.jsonl, samples/, checkpoints/)"
+            + (f" -- {status['reason']}" if status.get("reason") else ""))
+    return line, 3 if status["status"] == "diverged" else 0
 
 
 def usage() -> str:

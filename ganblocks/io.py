@@ -145,6 +145,18 @@ def current_umask() -> int:
     return mask
 
 
+def honour_umask(path: str | os.PathLike) -> None:
+    """Give `path` the mode a plain `open()` (file: 0666) or `mkdir()` (folder: 0777) has under the umask.
+
+    For what `tempfile` creates (0600 files, 0700 folders) and then renames into a shared place: the
+    SynthBirds build folder, torch-fidelity's cached real features. A path someone else owns is left as it is.
+    """
+    with contextlib.suppress(OSError):
+        base = 0o777 if os.path.isdir(path) else 0o666
+        if os.stat(path).st_uid == os.getuid():
+            os.chmod(path, base & ~current_umask())
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     with atomic_open(path, "wb") as f:
         f.write(data)

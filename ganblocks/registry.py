@@ -95,10 +95,11 @@ class Registry:
 
 def first_sentence(doc: str) -> str:
     """The first sentence of a docstring's first paragraph, on one line: up to the first '.', '!' or '?'
-    followed by a capital letter or the paragraph's end ("et al. 2016" and "x2." inside a shape do not end
-    it); the whole paragraph when it has no such end."""
+    followed by a capital letter or the paragraph's end ("et al. 2016", "e.g. StackGAN", "Fig. 3" and "x2."
+    inside a shape do not end it); the whole paragraph when it has no such end."""
     paragraph = " ".join(inspect.cleandoc(doc).split("\n\n")[0].split())
-    end = re.search(r"[.!?](?=\s+[A-Z]|$)", paragraph)
+    end = re.search(r"(?<!\be\.g)(?<!\bi\.e)(?<!\bal)(?<!\bcf)(?<!\bvs)(?<!\bFig)(?<!\bSec)(?<!\bEq)(?<!\bEqs)"
+                    r"[.!?](?=\s+[A-Z]|$)", paragraph)
     return paragraph[: end.end()] if end else paragraph
 
 

@@ -48,3 +48,27 @@ def test_collected_tables_and_run_files_are_readable_by_others(tmp_path, umask):
         assert mode(out / name) == 0o644, name
     status = next(out.glob("runs/*/seed0/status.json"))
     assert mode(status) == 0o644
+
+
+@pytest.mark.parametrize("mask, expected", [(0o022, 0o755), (0o002, 0o775)], ids=["umask022", "umask002"])
+def test_built_dataset_folder_honours_the_umask(tmp_path, umask, mask, expected):
+    """The SynthBirds build folder is a tempfile.mkdtemp (0700) renamed into the cache, often shared."""
+    from ganblocks.data import synthbirds
+
+    umask(mask)
+    root = synthbirds.build(tmp_path / "cache" / "sb", size="tiny", num_classes=2, images_per_class=1, max_size=32)
+    assert mode(root) == expected
+    assert all(mode(p) == expected & 0o666 for p in root.rglob("*") if p.is_file())
+
+
+def test_honour_umask_fixes_tempfile_modes(tmp_path, umask):
+    import tempfile
+
+    from ganblocks.io import honour_umask
+
+    umask(0o022)
+    folder = tempfile.mkdtemp(dir=tmp_path)
+    fd, file = tempfile.mkstemp(dir=tmp_path)
+    os.close(fd)
+    honour_umask(folder), honour_umask(file)
+    assert (mode(folder), mode(file)) == (0o755, 0o644)

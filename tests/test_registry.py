@@ -84,6 +84,10 @@ def test_first_sentence_is_whole_and_joined_across_lines():
     assert first_sentence("GAN-INT-CLS G (Reed et al. 2016): deconvs to (B, 3, 64, 64). Next.") == (
         "GAN-INT-CLS G (Reed et al. 2016): deconvs to (B, 3, 64, 64).")
     assert first_sentence("no full stop here\nat all\n\nsecond paragraph.") == "no full stop here at all"
+    # Abbreviations followed by a capital (a name, a figure) do not end it either.
+    assert first_sentence("Mixture CA (Zhang et al. ICCV 2017, cf. Sec. 3), e.g. StackGAN's. Next.") == (
+        "Mixture CA (Zhang et al. ICCV 2017, cf. Sec. 3), e.g. StackGAN's.")
+    assert first_sentence("As in Fig. 3 of the paper, i.e. Stage-I. Next.") == "As in Fig. 3 of the paper, i.e. Stage-I."
     assert first_sentence("") == ""
 
 

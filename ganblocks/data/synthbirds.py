@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw
 
-from ganblocks.io import atomic_write_json, cache_dir, stable_hash
+from ganblocks.io import atomic_write_json, cache_dir, honour_umask, stable_hash
 from ganblocks.progress import Step, long_step, report_done
 
 GENERATOR_VERSION = "synthbirds-1"
@@ -569,6 +569,7 @@ def build(root: str | os.PathLike, size: str = "default", seed: int = 0, workers
         return root
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.building-", dir=root.parent))
+    honour_umask(tmp)  # mkdtemp makes 0700; the built folder is renamed onto `root`, often a shared cache
     try:
         start = time.perf_counter()
         table = class_attributes(cfg["num_classes"], seed)

@@ -18,7 +18,7 @@ from torch import Tensor
 from torch.utils.data import Dataset
 
 from ganblocks.evaluation.evaluator import Evaluator
-from ganblocks.io import cache_dir, stable_hash
+from ganblocks.io import cache_dir, honour_umask, stable_hash
 
 INCEPTION_NAME = "inception-v3-compat"
 FEATURES, LOGITS = "features", "logits"
@@ -151,7 +151,11 @@ def fidelity_metrics(
             kwargs["input2_cache_name"] = real_cache_name
     elif fid or kid:
         raise ValueError("FID and KID need real images (real=None was given)")
-    return torch_fidelity.calculate_metrics(**kwargs)
+    out = torch_fidelity.calculate_metrics(**kwargs)
+    if real_cache_name is not None:  # torch-fidelity writes its cache through tempfile: 0600
+        for path in Path(kwargs["cache_root"]).glob(f"{real_cache_name}-*"):
+            honour_umask(path)
+    return out
 
 
 def real_cache_name(dataset_hash: str, split: str, resolution: int, extractor: dict, n_samples: int,

@@ -131,6 +131,10 @@ def test_cli_writes_the_report_and_names_a_bad_folder(grid_dir, capsys):
     assert report.main(["out_dir=/no/such/grid"]) == 2
     assert "out_dir='/no/such/grid' is not a folder" in capsys.readouterr().err
     assert report.main([]) == 2 and "usage: python -m ablations.report out_dir=DIR" in capsys.readouterr().err
+    run_folder = next(grid_dir.glob("runs/*/seed0"))  # a folder, but not a grid's: refused, nothing written
+    assert report.main([f"out_dir={run_folder}"]) == 2
+    assert "neither results.jsonl nor launch.json" in capsys.readouterr().err
+    assert not (run_folder / "report.html").exists()
 
 
 CHECK = """<script>

@@ -16,7 +16,10 @@ DOC = Path(__file__).resolve().parents[2] / "docs" / "adding_a_block.md"
 def test_documented_example_block_works(monkeypatch):
     python_blocks = re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.S)
     registry = REGISTRIES["upsample"]
-    monkeypatch.setattr(registry, "_entries", dict(registry._entries))  # the example leaves no trace
+    # The example leaves no trace, and still registers where a user has already added it to
+    # ganblocks/blocks/upsample.py by following the README (the suite must stay green after that).
+    entries = {name: cls for name, cls in registry._entries.items() if name != "nearest_dwsep"}
+    monkeypatch.setattr(registry, "_entries", entries)
     exec(compile(python_blocks[0], str(DOC), "exec"), {})
     block = build("upsample", "nearest_dwsep", in_channels=6, out_channels=4)
     assert block(torch.randn(2, 6, 5, 5)).shape == (2, 4, 10, 10)

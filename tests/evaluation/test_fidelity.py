@@ -67,6 +67,24 @@ def test_real_features_are_cached_under_the_protocol_key(evaluator, real, tmp_pa
     assert first["n_real"] == len(images) and first["real_split"] == "test"
 
 
+def test_cached_real_features_honour_the_umask(evaluator, real, tmp_path, monkeypatch):
+    """torch-fidelity writes its cache through tempfile (0600); a shared cache must stay readable."""
+    import os
+    import stat
+
+    monkeypatch.setenv("GANBLOCKS_CACHE", str(tmp_path))
+    old = os.umask(0o022)
+    try:
+        samples = EvalSamples(fake=noise_images(40), real=real[0], evaluator=evaluator, real_split="test",
+                              real_cache_key="toy-real")
+        build("metric", "fid")(samples)
+    finally:
+        os.umask(old)
+    cached = sorted((tmp_path / "fidelity").iterdir())
+    assert cached and {p.name: oct(stat.S_IMODE(p.stat().st_mode)) for p in cached} == \
+        {p.name: "0o644" for p in cached}
+
+
 def test_inception_needs_a_local_file_and_never_downloads(tmp_path):
     with pytest.raises(FileNotFoundError, match="metrics.inception_weights"):
         inception_kwargs(None)

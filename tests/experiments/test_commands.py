@@ -4,9 +4,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from experiments import sample as sample_cmd
+from ganblocks.sheets import layout_sheet
 from ganblocks.training import train
 
 REPO = Path(__file__).resolve().parents[2]
@@ -23,8 +25,18 @@ def test_sample_writes_stage1_and_final_images_side_by_side(tiny_data, tiny_cfg,
     assert printed == expected + [out / "captions.txt"]
     assert all(p.is_file() for p in printed)
     assert Image.open(out / "000_stage1.png").size == (16, 16) and Image.open(out / "000_final.png").size == (32, 32)
-    width, height = Image.open(out / "grid.png").size
-    assert (width, height) == (2 + 4 * 34, 2 + 2 * 34)  # 4 columns, a Stage-I row above the final row
+    # The grid: each column's caption above it, a labelled Stage-I row above the final row, tiles enlarged.
+    captions = ["a red bird", "a red bird", "a small blue bird", "a small blue bird"]
+    layout = layout_sheet(4, [("Stage-I",), ("32px",)], captions, tile=32 * 4)  # 32 px enlarged to >= 128
+    grid = np.asarray(Image.open(out / "grid.png").convert("RGB"))
+    assert grid.shape[:2] == (layout.height, layout.width) and layout.band > 0 and layout.label_width > 0
+    for col in range(4):
+        x, _ = layout.tile_origin(0, col)
+        assert (grid[: layout.band, x : x + 128] < 128).any(), f"no caption above column {col}"
+    assert (grid[layout.band :, : layout.label_width] < 128).any()  # the row labels
+    x, y = layout.tile_origin(1, 3)
+    final = np.asarray(Image.open(out / "003_final.png").convert("RGB").resize((128, 128), Image.NEAREST))
+    assert (grid[y : y + 128, x : x + 128] == final).all()
     assert (out / "captions.txt").read_text().splitlines()[2] == "002\ta small blue bird"
 
 
@@ -78,3 +90,15 @@ def test_train_command_refuses_a_size_no_model_accepts_before_training(tmp_path)
     assert result.returncode == 2
     assert "model.stage2_size=100 (pipeline stage 'stage2'): the models cannot be built" in result.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_evaluate_line_gives_no_error_for_a_single_estimate():
+    """FID is one number over all samples: no '+- 0.0000 (std over 1 splits)', which reads as exact."""
+    from experiments.evaluate import describe
+
+    fid = {"value": 12.5, "std": 0.0, "splits": 1, "n_samples": 100, "n_captions": 10, "real": 3.0, "evaluator": "e"}
+    assert describe(fid) == "12.5000 (one estimate, no error; n=100, 10 captions)  real 3.0000  [e]"
+    isc = dict(fid, value=2.0, std=0.1, splits=10)
+    assert describe(isc).startswith("2.0000 +- 0.1000 (std over 10 splits; n=100")
+    rp = dict(fid, value=0.3, std=0.05, splits=10, std_over="captions", chance=0.01, real=None)
+    assert describe(rp) == "0.3000 +- 0.0500 (s.e. over 10 captions; n=100, 10 captions)  chance 0.0100  [e]"

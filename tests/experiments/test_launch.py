@@ -92,3 +92,16 @@ def test_ranks_started_seconds_apart_share_rank_zeros_run_folder(tmp_path):
     status = json.loads((runs[0] / "status.json").read_text())
     assert status["status"] == "finished" and status["world_size"] == 2 and status["step"] == 2
     assert all(str(runs[0]) in out for out, _ in outs)  # both ranks report the same folder
+
+
+def test_only_rank_zero_reports_the_status():
+    """Under torchrun rank 1 used to print a stale `running:` (or crash on an empty status) beside rank 0's."""
+    from experiments.train import outcome
+
+    run = Path("outputs/2026-01-01/12-00-00")
+    assert outcome({"status": "finished", "reason": None}, run) == (
+        f"finished: {run} (status.json, log.jsonl, samples/, checkpoints/)", 0)
+    assert outcome({"status": "diverged", "reason": "NaN in loss_d"}, run)[1] == 3
+    for stale in ({"status": "running"}, {}):  # read before rank 0 wrote `finished`; a diverged rank's {}
+        line, code = outcome(stale, run, rank=1)
+        assert code == 0 and line == f"rank 1: done; rank 0 reports the status of {run}"
