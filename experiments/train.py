@@ -3,8 +3,8 @@
 Writes the run folder `run_dir` (default outputs/<date>/<time>): config.yaml, status.json, log.jsonl,
 samples/, checkpoints/. Running it again with the same `run_dir` resumes (refused, exit 2, when the
 config differs in a key that changes the result). Exit code 0 when finished, 3 when the run diverged,
-2 for an invalid config (checked before anything is written: no folder is left), 1 for a bad or unsafe
-checkpoint file or a full disk (one line naming the file). Under torchrun, rank 0 chooses the run folder
+2 for an invalid config or a device this machine lacks (checked before anything is written: no folder is
+left), 1 for bad or missing data, a bad or unsafe checkpoint file or a full disk (one line naming the file). Under torchrun, rank 0 chooses the run folder
 for every rank.
 
 Examples:
@@ -38,18 +38,22 @@ def main(hydra_cfg: DictConfig) -> int:
         remove_if_empty(HydraConfig.get().runtime.output_dir)  # Hydra made it; a refused config leaves none
         print(f"experiments.train: {error}", file=sys.stderr)
         sys.exit(2)
+    from experiments.launch import remove_if_empty
+    from ganblocks.data.dataset import DatasetError
     from ganblocks.io import NoSpaceError, UnsafeFileError
     from ganblocks.training import train
     from ganblocks.training.checkpoint import CheckpointError
+    from ganblocks.training.loop import DeviceError
     from ganblocks.training.runconfig import ConfigMismatchError
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
         status = train(cfg, run_dir)
-    except ConfigMismatchError as error:
+    except (ConfigMismatchError, DeviceError) as error:
+        remove_if_empty(run_dir)  # a device this machine lacks is refused before anything is written
         print(f"experiments.train: {error}", file=sys.stderr)
         sys.exit(2)
-    except (CheckpointError, UnsafeFileError, NoSpaceError) as error:
+    except (CheckpointError, UnsafeFileError, NoSpaceError, DatasetError) as error:
         print(f"experiments.train: {error}", file=sys.stderr)
         sys.exit(1)
     print(f"{status['status']}: {run_dir} (status.json, log.jsonl, samples/, checkpoints/)"

@@ -78,3 +78,38 @@ def test_train_command_refuses_a_size_no_model_accepts_before_training(tmp_path)
     assert result.returncode == 2
     assert "model.stage2_size=100 (pipeline stage 'stage2'): the models cannot be built" in result.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_train_command_names_a_data_or_device_problem_without_a_traceback(tmp_path):
+    """A missing data folder, an unknown built-in size and device=cuda without CUDA used to end in a
+    traceback under Hydra's 'Error executing job' (exit 1), the last two after the run folder was written."""
+    missing = tmp_path / "no-such-folder"
+    result = _train_command(tmp_path, "data.name=folder", f"data.root={missing}")
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith(f"experiments.train: dataset folder {missing} does not exist")
+    assert "Traceback" not in result.stderr and "HYDRA_FULL_ERROR" not in result.stderr
+
+    for sub in ("b", "c"):
+        (tmp_path / sub).mkdir()
+    result = _train_command(tmp_path / "b", "data.size=huge")
+    assert result.returncode == 2, result.stderr
+    assert "data.size='huge'; expected one of ['tiny', 'small', 'default']" in result.stderr
+    assert not (tmp_path / "b" / "run").exists()
+
+    import torch
+    if not torch.cuda.is_available():
+        result = _train_command(tmp_path / "c", "device=cuda")
+        assert result.returncode == 2, result.stderr
+        assert result.stderr == ("experiments.train: device='cuda' but CUDA is not available; use device=cpu or "
+                                 "device=auto\n")
+        assert not (tmp_path / "c" / "run").exists()
+
+
+def test_the_schema_lists_every_built_in_dataset_size():
+    from dataclasses import fields
+
+    from experiments.schema import DataConfig
+    from ganblocks.data.synthbirds import PRESETS
+
+    size = next(f for f in fields(DataConfig) if f.name == "size")
+    assert size.metadata["choices"] == tuple(PRESETS)
