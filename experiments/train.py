@@ -78,6 +78,7 @@ def cli(argv: list[str] | None = None) -> None:
     """Answer --help, refuse a bad config before Hydra makes a folder, agree on run_dir under torchrun."""
     from experiments.launch import prepare_argv
     from experiments.usage import wants_help
+    from ganblocks.io import NoSpaceError
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if wants_help(argv):
@@ -88,6 +89,9 @@ def cli(argv: list[str] | None = None) -> None:
     except ConfigError as error:
         print(f"experiments.train: {error}", file=sys.stderr)
         sys.exit(2)
+    except NoSpaceError as error:  # the disk for run_dir is full, found before Hydra writes there
+        print(f"experiments.train: {error}", file=sys.stderr)
+        sys.exit(1)
     main()
 
 

@@ -113,3 +113,32 @@ def test_the_schema_lists_every_built_in_dataset_size():
 
     size = next(f for f in fields(DataConfig) if f.name == "size")
     assert size.metadata["choices"] == tuple(PRESETS)
+
+
+def test_train_command_refuses_a_run_dir_under_a_file_or_on_a_full_disk(tmp_path, monkeypatch):
+    """Hydra creates run_dir and writes .hydra/ before the task runs: both used to be a raw traceback."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    result = subprocess.run([sys.executable, "-m", "experiments.train", "profile=smoke", f"run_dir={blocker}/run"],
+                            cwd=tmp_path, capture_output=True, text=True,
+                            env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "GANBLOCKS_CACHE": str(tmp_path)})
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == (f"experiments.train: run_dir='{blocker}/run' cannot be a folder: {blocker} is a file; "
+                             "give another run_dir=\n")
+
+    import os
+    from types import SimpleNamespace
+
+    from experiments import launch
+    from ganblocks.io import NoSpaceError
+
+    monkeypatch.setattr(os, "statvfs", lambda p: SimpleNamespace(f_bavail=3, f_frsize=4096))
+    try:
+        launch.check_run_dir(str(tmp_path / "run"))
+    except NoSpaceError as error:
+        assert f"while writing {tmp_path / 'run'}" in str(error) and str(error).startswith("[Errno 28] no space left on ")
+    else:
+        raise AssertionError("a disk with 12 kB free was accepted")
+    monkeypatch.setattr(os, "statvfs", lambda p: SimpleNamespace(f_bavail=1 << 20, f_frsize=4096))
+    launch.check_run_dir(str(tmp_path / "run"))  # enough space: no error, nothing made
+    assert not (tmp_path / "run").exists()
