@@ -20,12 +20,17 @@ class LockedError(RuntimeError):
     """Another process holds the lock on an output folder."""
 
 
+class UnusableFolderError(RuntimeError):
+    """The output folder cannot be created or opened (a file in its path, no permission); names it."""
+
+
 class DirLock:
     """Context manager holding `flock(LOCK_EX | LOCK_NB)` on `directory/.lock`.
 
     Raises:
         LockedError: on enter, when another process holds it; the message names that process.
         NoSpaceError: on enter, when the disk is full (the lock is not held then).
+        UnusableFolderError: on enter, when the folder cannot be created or its lock file opened.
     """
 
     def __init__(self, directory: str | os.PathLike, what: str = "ablations.run") -> None:
@@ -34,8 +39,14 @@ class DirLock:
         self._fd: int | None = None
 
     def __enter__(self) -> "DirLock":
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as error:
+            if error.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise no_space_error(self.path, error) from None
+            raise UnusableFolderError(f"cannot use {self.path.parent} as an output folder: {error.strerror} "
+                                      f"({error.filename}); give a folder you can write") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -28,7 +28,8 @@ Examples:
   python -m ablations.run grid=stages data.text_encoder=bow out_dir=runs/stages --cfg job
 
 Exit status: 0 when every run is ok or diverged (a result), 1 when any run failed (each is named on stderr
-with its seed, run folder and the first line of its error), 2 for a bad command line or config (nothing ran).
+with its seed, run folder and the first line of its error) or the disk is full (one line naming the device),
+2 for a bad command line or config, or an out_dir that cannot be created (nothing ran).
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ from pathlib import Path
 from typing import Callable
 
 from ablations.grids import GridError, list_grids
-from ablations.lock import DirLock, LockedError
+from ablations.lock import DirLock, LockedError, UnusableFolderError
 from ablations.packing import choose_jobs, job_environment
 from ablations.runner import (
     FINAL_STATUSES,
@@ -56,7 +57,7 @@ from ablations.runner import (
     trusted_env,
     write_manifest,
 )
-from ganblocks.io import read_jsonl
+from ganblocks.io import NoSpaceError, read_jsonl
 
 RUNNER_KEYS = ("grid", "profile", "seeds", "out_dir", "only", "launcher", "jobs", "gpus", "dry_run")
 LAUNCHERS = ("joblib", "submitit_slurm", "submitit_local")
@@ -178,9 +179,12 @@ def main(argv: list[str] | None = None) -> int:
             out_dir = launch(runner, overrides, hydra)
         else:
             out_dir = run_grid(runner["grid"], runner.get("profile"), runner.get("seeds"), runner.get("out_dir"), runner.get("only"), overrides)
-    except (GridError, LockedError) as err:
+    except (GridError, LockedError, UnusableFolderError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except NoSpaceError as err:  # nothing already written is harmed (ganblocks.io)
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     failed = failed_runs(out_dir)
     if failed:
         print(f"error: {len(failed)} run(s) failed (the table marks them; the same command retries them):\n  "

@@ -113,12 +113,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"experiments.evaluate: {error}", file=sys.stderr)
         return 2
     from ganblocks.evaluation import evaluate_run
+    from ganblocks.data.dataset import DatasetError
     from ganblocks.io import UnsafeFileError
     from ganblocks.training.checkpoint import CheckpointError
 
     try:
         results = evaluate_run(run_dir, overrides or None)
-    except (UnsafeFileError, CheckpointError) as error:  # a crafted or broken checkpoint, named
+    except (UnsafeFileError, CheckpointError, DatasetError) as error:  # a crafted or broken file, named
         print(f"experiments.evaluate: {error}", file=sys.stderr)
         return 1
     about = json.loads((run_dir / "evaluation.json").read_text())

@@ -47,7 +47,9 @@ def prepare_argv(argv: Sequence[str], compose_fn: Callable | None = None) -> lis
         `run_dir=` nor `hydra.run.dir=` was given.
 
     Raises:
-        experiments.config.ConfigError: an unknown key, group option or registry name, or a bad value.
+        experiments.config.ConfigError: an unknown key, group option or registry name, or a bad value; a
+            run_dir that cannot be a folder (`check_run_dir`).
+        ganblocks.io.NoSpaceError: the disk that would hold run_dir is full.
     """
     argv = list(argv)
     if any(a.startswith("-") for a in argv):
@@ -55,10 +57,36 @@ def prepare_argv(argv: Sequence[str], compose_fn: Callable | None = None) -> lis
     if compose_fn is None:
         from experiments.config import compose as compose_fn
     cfg = compose_fn([a for a in argv if not is_hydra_setting(a)])
+    if not any(_key(a).startswith("hydra.run.dir") for a in argv):
+        check_run_dir(str(cfg.run_dir))
     chosen = any(_key(a) in ("run_dir", "hydra.run.dir") for a in argv)
     if chosen or int(os.environ.get("WORLD_SIZE", "1")) <= 1:
         return argv
     return argv + [f"run_dir={agree_across_ranks(str(cfg.run_dir))}"]
+
+
+MIN_FREE_BYTES = 1 << 20  # Hydra writes ~10 kB (.hydra/) into run_dir before the task runs
+
+
+def check_run_dir(run_dir: str) -> None:
+    """Refuse a run_dir Hydra could not create, before Hydra tries (its error would be a raw traceback).
+
+    Raises:
+        experiments.config.ConfigError: a file stands where run_dir or one of its parents should be.
+        ganblocks.io.NoSpaceError: the file system of its nearest existing folder has < 1 MiB free.
+    """
+    import errno
+
+    from experiments.config import ConfigError
+    from ganblocks.io import no_space_error
+
+    path = Path(os.path.abspath(run_dir))
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir():
+        raise ConfigError(f"run_dir={run_dir!r} cannot be a folder: {existing} is a file; give another run_dir=")
+    stat = os.statvfs(existing)
+    if stat.f_bavail * stat.f_frsize < MIN_FREE_BYTES:
+        raise no_space_error(path, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)))
 
 
 def agree_across_ranks(value: str) -> str:

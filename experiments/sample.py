@@ -129,13 +129,14 @@ def main(argv: list[str] | None = None) -> int:
               "to name a folder written by `python -m experiments.train`", file=sys.stderr)
         return 2
     captions = OmegaConf.to_container(args.captions) if OmegaConf.is_list(args.captions) else [str(args.captions)]
+    from ganblocks.data.dataset import DatasetError
     from ganblocks.io import UnsafeFileError
     from ganblocks.training.checkpoint import CheckpointError
 
     try:
         paths = sample(run_dir, captions, n=args.get("n", 1), seed=args.get("seed", 0), out_dir=args.get("out_dir"),
                        device=args.get("device", "cpu"))
-    except (UnsafeFileError, CheckpointError) as error:  # a crafted or broken checkpoint, named
+    except (UnsafeFileError, CheckpointError, DatasetError) as error:  # a crafted or broken file, named
         print(f"experiments.sample: {error}", file=sys.stderr)
         return 1
     for path in paths:

@@ -51,7 +51,7 @@ class ModelConfig:
 @dataclass
 class DataConfig:
     name: str = accepts(registry="dataset")
-    size: str = accepts()
+    size: str = accepts(choices=("tiny", "small", "default"))  # ganblocks.data.synthbirds.PRESETS
     root: str | None = accepts()
     text_encoder: str = accepts(registry="text_encoder")
     wrong: str = accepts(choices=("class", "shift"))

@@ -3,9 +3,10 @@
 Writes the run folder `run_dir` (default outputs/<date>/<time>): config.yaml, status.json, log.jsonl,
 samples/, checkpoints/. Running it again with the same `run_dir` resumes (refused, exit 2, when the
 config differs in a key that changes the result). Exit code 0 when finished, 3 when the run diverged,
-2 for an invalid config (checked before anything is written: no folder is left), 1 for a bad or unsafe
-checkpoint file or a full disk (one line naming the file). Under torchrun, rank 0 chooses the run folder
-for every rank and prints the run's status; the other ranks print `rank K: done`.
+2 for an invalid config or a device this machine lacks (checked before anything is written: no folder is
+left), 1 for bad or missing data, a bad or unsafe checkpoint file or a full disk (one line naming the file).
+Under torchrun, rank 0 chooses the run folder for every rank and prints the run's status; the other ranks
+print `rank K: done`.
 
 Examples:
   python -m experiments.train profile=smoke                       # CPU: proves the pipeline in ~1 min
@@ -39,18 +40,22 @@ def main(hydra_cfg: DictConfig) -> int:
         remove_if_empty(HydraConfig.get().runtime.output_dir)  # Hydra made it; a refused config leaves none
         print(f"experiments.train: {error}", file=sys.stderr)
         sys.exit(2)
+    from experiments.launch import remove_if_empty
+    from ganblocks.data.dataset import DatasetError
     from ganblocks.io import NoSpaceError, UnsafeFileError
     from ganblocks.training import train
     from ganblocks.training.checkpoint import CheckpointError
+    from ganblocks.training.loop import DeviceError
     from ganblocks.training.runconfig import ConfigMismatchError
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
         status = train(cfg, run_dir)
-    except ConfigMismatchError as error:
+    except (ConfigMismatchError, DeviceError) as error:
+        remove_if_empty(run_dir)  # a device this machine lacks is refused before anything is written
         print(f"experiments.train: {error}", file=sys.stderr)
         sys.exit(2)
-    except (CheckpointError, UnsafeFileError, NoSpaceError) as error:
+    except (CheckpointError, UnsafeFileError, NoSpaceError, DatasetError) as error:
         print(f"experiments.train: {error}", file=sys.stderr)
         sys.exit(1)
     line, code = outcome(status, run_dir, int(os.environ.get("RANK", "0")))
@@ -89,6 +94,7 @@ def cli(argv: list[str] | None = None) -> None:
     """Answer --help, refuse a bad config before Hydra makes a folder, agree on run_dir under torchrun."""
     from experiments.launch import prepare_argv
     from experiments.usage import wants_help
+    from ganblocks.io import NoSpaceError
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if wants_help(argv):
@@ -99,6 +105,9 @@ def cli(argv: list[str] | None = None) -> None:
     except ConfigError as error:
         print(f"experiments.train: {error}", file=sys.stderr)
         sys.exit(2)
+    except NoSpaceError as error:  # the disk for run_dir is full, found before Hydra writes there
+        print(f"experiments.train: {error}", file=sys.stderr)
+        sys.exit(1)
     main()
 
 

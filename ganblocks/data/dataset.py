@@ -221,13 +221,16 @@ def read_caption_file(path: Path, layout: str = "") -> list[str]:
 
 
 def check_embeddings(emb: np.ndarray, source: str, names: Sequence[str], layout: str = "") -> None:
-    """Refuse caption embeddings (N, n, D) with D = 0 or a non-finite value, naming `source` and the image.
+    """Refuse caption embeddings (N, n, D) with n = 0, D = 0 or a non-finite value, naming `source` and the image.
 
     A NaN row would otherwise train until the losses are NaN and the run is recorded as diverged.
     """
     if emb.ndim != 3 or emb.shape[2] == 0:
         raise DatasetError(f"{source} gives embeddings of shape {tuple(emb.shape)}: each caption needs a vector "
                            f"of at least one value, (N, n_captions, D) with D >= 1{layout}")
+    if emb.shape[1] == 0:
+        raise DatasetError(f"{source} gives embeddings of shape {tuple(emb.shape)}: no caption embedding per "
+                           f"image, (N, n_captions, D) with n_captions >= 1{layout}")
     bad = ~np.isfinite(emb)
     if bad.any():
         i, j, _ = np.argwhere(bad)[0]

@@ -68,7 +68,9 @@ def _records(path: Path) -> list[tuple[int, dict]]:
         caps = rec["captions"]
         if isinstance(caps, str):
             caps = rec["captions"] = [caps]
-        if not isinstance(caps, list) or not caps or any(not isinstance(c, str) or not c.strip() for c in caps):
+        if not isinstance(caps, list) or not caps or any(not isinstance(c, str) for c in caps):
+            raise DatasetError(f"{where}: captions {caps!r}; expected a non-empty list of strings{FOLDER_LAYOUT}")
+        if any(not c.strip() for c in caps):
             raise DatasetError(f"{where}: empty caption in {caps!r}{FOLDER_LAYOUT}")
         if rec.get("split", "train") not in SPLITS:
             raise DatasetError(f"{where}: split {rec['split']!r}; expected one of {list(SPLITS)} (or no split: "

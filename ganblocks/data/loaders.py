@@ -41,7 +41,7 @@ from ganblocks.data.dataset import (
     resolve_text_encoder,
 )
 from ganblocks.data.images import DECODE_VERSION, check_bbox
-from ganblocks.io import stable_hash
+from ganblocks.io import UnsafeFileError, stable_hash
 from ganblocks.registry import register
 
 STACKGAN_LAYOUT = (
@@ -56,13 +56,39 @@ CUB_LAYOUT = (
 )
 
 
+# The only callables a StackGAN data pickle (lists of str/int, numpy arrays; Python 2 or 3) names. Anything
+# else (os.system, a class's constructor) is refused unread: a crafted pickle must not run code, even when a
+# run folder's config.yaml, not the user, chose data.root.
+_DATA_PICKLE_GLOBALS = frozenset({
+    *((m, n) for m in ("numpy.core.multiarray", "numpy._core.multiarray") for n in ("_reconstruct", "scalar")),
+    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+    ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"),
+    *((m, n) for m in ("builtins", "__builtin__") for n in ("set", "frozenset", "bytes", "bytearray", "complex")),
+})
+
+
+class _DataUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in _DATA_PICKLE_GLOBALS:
+            raise UnsafeFileError(f"it names the Python callable {module}.{name}")
+        return super().find_class(module, name)
+
+
 def read_pickle(path: Path, layout: str = "") -> Any:
-    """Load a pickle written by Python 2 or 3 (latin1 for Python 2 str); errors name the file."""
+    """Load a pickle written by Python 2 or 3 (latin1 for Python 2 str); errors name the file.
+
+    Only lists, dicts, strings, numbers and numpy arrays are rebuilt: a pickle naming any other callable is
+    refused before it is called (`UnsafeFileError`), so a crafted file cannot run code.
+    """
     if not path.is_file():
         raise DatasetError(f"missing file {path}{layout}")
     try:
         with open(path, "rb") as f:
-            return pickle.load(f, encoding="latin1")
+            return _DataUnpickler(f, encoding="latin1").load()
+    except UnsafeFileError as e:
+        raise UnsafeFileError(f"refusing to load {path}: {e}; StackGAN data pickles hold only lists, strings, "
+                              f"numbers and numpy arrays, so this one was made by something else or crafted, and "
+                              f"unpickling it could run code from it{layout}") from None
     except Exception as e:  # any unpickling failure means a corrupt or foreign file
         raise DatasetError(f"corrupt pickle {path}: {type(e).__name__}: {e}{layout}") from None
 

@@ -157,6 +157,8 @@ def train(cfg: DictConfig, run_dir: str | os.PathLike, *, stop_after: int | None
             anything is written; the message names the keys).
         CheckpointError: a finished run's final.pt, or every checkpoint of a stage to resume, is bad.
         UnsafeFileError: a checkpoint holds Python objects (a crafted file); it is never unpickled.
+        DeviceError: `device=cuda[:N]` on a machine without CUDA (before anything is written).
+        DatasetError: the data is missing or bad (the message names the file; status "failed").
     """
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -167,10 +169,10 @@ def train(cfg: DictConfig, run_dir: str | os.PathLike, *, stop_after: int | None
         return previous  # the caller decides what to do with a finished run
     if previous and previous["status"] == "diverged":
         return previous
+    device = _device(cfg, dist)  # before anything is written: a missing GPU leaves no trace
     if dist.main:
         atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
         write_status(run_dir, "running", None, pipeline=cfg.pipeline.name, profile=cfg.profile_name)
-    device = _device(cfg, dist)
     configure_backends(cfg, device)
     steps_left = [stop_after if stop_after is not None else math.inf]
     try:
@@ -189,6 +191,10 @@ def train(cfg: DictConfig, run_dir: str | os.PathLike, *, stop_after: int | None
     return write_status(run_dir, "finished", None, stage=last) if dist.main else read_status(run_dir) or {}
 
 
+class DeviceError(RuntimeError):
+    """The config's `device` names hardware this machine does not have (raised before anything is written)."""
+
+
 def _device(cfg: DictConfig, dist: _Distributed) -> torch.device:
     if dist.world_size > 1 and torch.cuda.is_available():
         torch.cuda.set_device(dist.local_rank)
@@ -197,7 +203,7 @@ def _device(cfg: DictConfig, dist: _Distributed) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(cfg.device)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device={cfg.device!r} but CUDA is not available; use device=cpu or device=auto")
+        raise DeviceError(f"device={cfg.device!r} but CUDA is not available; use device=cpu or device=auto")
     return device
 
 

@@ -92,3 +92,29 @@ def test_evaluate_and_sample_without_a_run_folder_are_one_line_and_exit_2(tmp_pa
     assert f"{tmp_path} holds no config.yaml" in _one_line(capsys)
     assert sample([f"checkpoint={tmp_path}/checkpoints/stage1/final.pt", "captions=[a bird]"]) == 2
     assert "holds no config.yaml" in _one_line(capsys)
+
+
+def test_an_out_dir_that_cannot_be_made_or_a_full_disk_is_one_line(tmp_path, monkeypatch, capsys, fake_engine):
+    """Both used to end in a traceback from DirLock (NotADirectoryError; NoSpaceError), exit 1."""
+    import errno
+    import os
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    assert cli.main(["grid=ca_variants", "profile=smoke", "seeds=1", f"out_dir={blocker / 'g'}"]) == 2
+    assert capsys.readouterr().err == (f"error: cannot use {blocker / 'g'} as an output folder: Not a directory "
+                                       f"({blocker / 'g'}); give a folder you can write\n")
+
+    real_open = os.open
+
+    def full_disk_open(path, flags, *args):
+        if str(path).endswith(".lock"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", full_disk_open)
+    out = tmp_path / "g"
+    assert cli.main(["grid=ca_variants", "profile=smoke", "seeds=1", f"out_dir={out}"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: [Errno 28] no space left on ") and f"while writing {out / '.lock'}" in err
+    assert len(err.splitlines()) == 1 and fakes.CALLS == []

@@ -35,6 +35,8 @@ GOOD = {"image": "a.png", "captions": ["a red bird"], "class_id": 1, "split": "t
     ({"bbox": [1, 2, "w", 4]}, r"line 2 \(a.png\): bbox \[1, 2, 'w', 4\]; expected four finite numbers"),
     ({"bbox": [5, 5, 0, 0]}, r"line 2 \(a.png\): zero-size bounding box \[5, 5, 0, 0\]"),
     ({"captions": ["fine", ""]}, r"line 2 \(a.png\): empty caption"),
+    ({"captions": [1]}, r"line 2 \(a.png\): captions \[1\]; expected a non-empty list of strings"),  # was "empty caption"
+    ({"captions": []}, r"line 2 \(a.png\): captions \[\]; expected a non-empty list of strings"),
     ({"spilt": "test"}, r"line 2 \(a.png\): unknown keys \['spilt'\]; accepted: image, captions"),
     ({"image": 7}, r"line 2: image 7; expected a path relative to"),
 ])
@@ -111,6 +113,15 @@ def test_a_zero_dimension_embedding_names_the_file(tmp_path):
     _write_embeddings(root, np.ones((4, 10, 0), np.float32))
     with pytest.raises(DatasetError, match=r"char-CNN-RNN-embeddings.pickle gives embeddings of shape \(4, 10, 0\): "
                                            r"each caption needs a vector of at least one value"):
+        build_dataset("stackgan", "train", 64, "precomputed", root=root)
+
+
+def test_embeddings_with_no_caption_per_image_name_the_file(tmp_path):
+    """Shape (N, 0, D) was accepted: a dataset with no caption to draw, failing only when training sampled one."""
+    root = write_stackgan_birds(tmp_path / "b")
+    _write_embeddings(root, np.ones((4, 0, 6), np.float32))
+    with pytest.raises(DatasetError, match=r"char-CNN-RNN-embeddings.pickle gives embeddings of shape \(4, 0, 6\): "
+                                           r"no caption embedding per image"):
         build_dataset("stackgan", "train", 64, "precomputed", root=root)
 
 

@@ -102,3 +102,67 @@ def test_evaluate_line_gives_no_error_for_a_single_estimate():
     assert describe(isc).startswith("2.0000 +- 0.1000 (std over 10 splits; n=100")
     rp = dict(fid, value=0.3, std=0.05, splits=10, std_over="captions", chance=0.01, real=None)
     assert describe(rp) == "0.3000 +- 0.0500 (s.e. over 10 captions; n=100, 10 captions)  chance 0.0100  [e]"
+
+
+def test_train_command_names_a_data_or_device_problem_without_a_traceback(tmp_path):
+    """A missing data folder, an unknown built-in size and device=cuda without CUDA used to end in a
+    traceback under Hydra's 'Error executing job' (exit 1), the last two after the run folder was written."""
+    missing = tmp_path / "no-such-folder"
+    result = _train_command(tmp_path, "data.name=folder", f"data.root={missing}")
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith(f"experiments.train: dataset folder {missing} does not exist")
+    assert "Traceback" not in result.stderr and "HYDRA_FULL_ERROR" not in result.stderr
+
+    for sub in ("b", "c"):
+        (tmp_path / sub).mkdir()
+    result = _train_command(tmp_path / "b", "data.size=huge")
+    assert result.returncode == 2, result.stderr
+    assert "data.size='huge'; expected one of ['tiny', 'small', 'default']" in result.stderr
+    assert not (tmp_path / "b" / "run").exists()
+
+    import torch
+    if not torch.cuda.is_available():
+        result = _train_command(tmp_path / "c", "device=cuda")
+        assert result.returncode == 2, result.stderr
+        assert result.stderr == ("experiments.train: device='cuda' but CUDA is not available; use device=cpu or "
+                                 "device=auto\n")
+        assert not (tmp_path / "c" / "run").exists()
+
+
+def test_the_schema_lists_every_built_in_dataset_size():
+    from dataclasses import fields
+
+    from experiments.schema import DataConfig
+    from ganblocks.data.synthbirds import PRESETS
+
+    size = next(f for f in fields(DataConfig) if f.name == "size")
+    assert size.metadata["choices"] == tuple(PRESETS)
+
+
+def test_train_command_refuses_a_run_dir_under_a_file_or_on_a_full_disk(tmp_path, monkeypatch):
+    """Hydra creates run_dir and writes .hydra/ before the task runs: both used to be a raw traceback."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    result = subprocess.run([sys.executable, "-m", "experiments.train", "profile=smoke", f"run_dir={blocker}/run"],
+                            cwd=tmp_path, capture_output=True, text=True,
+                            env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin", "GANBLOCKS_CACHE": str(tmp_path)})
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == (f"experiments.train: run_dir='{blocker}/run' cannot be a folder: {blocker} is a file; "
+                             "give another run_dir=\n")
+
+    import os
+    from types import SimpleNamespace
+
+    from experiments import launch
+    from ganblocks.io import NoSpaceError
+
+    monkeypatch.setattr(os, "statvfs", lambda p: SimpleNamespace(f_bavail=3, f_frsize=4096))
+    try:
+        launch.check_run_dir(str(tmp_path / "run"))
+    except NoSpaceError as error:
+        assert f"while writing {tmp_path / 'run'}" in str(error) and str(error).startswith("[Errno 28] no space left on ")
+    else:
+        raise AssertionError("a disk with 12 kB free was accepted")
+    monkeypatch.setattr(os, "statvfs", lambda p: SimpleNamespace(f_bavail=1 << 20, f_frsize=4096))
+    launch.check_run_dir(str(tmp_path / "run"))  # enough space: no error, nothing made
+    assert not (tmp_path / "run").exists()

@@ -92,3 +92,50 @@ def test_a_seam_named_in_launch_json_is_not_imported_unless_allowed(tiny_data, t
     monkeypatch.setenv(TRUSTED_FNS_ENV, "tests.payload:touch_marker")  # the user allows it: now it runs
     collect_cmd.collect(out, plots=False, samples=False)
     assert marker.read_text() == "code ran"
+
+
+def _crafted_data_pickle(path, marker):
+    import pickle
+
+    from tests.payload import WritesMarker
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(pickle.dumps([WritesMarker(marker)], protocol=2))
+    return path
+
+
+def test_data_pickles_rebuild_only_plain_values_and_arrays(tmp_path):
+    """read_pickle used pickle.load: a crafted filenames.pickle ran code. Python 2-style pickles of the
+    StackGAN data (lists of str, numpy arrays) still load."""
+    import pickle
+
+    import numpy as np
+
+    from ganblocks.data.loaders import read_pickle
+
+    marker = tmp_path / "marker"
+    with pytest.raises(UnsafeFileError, match=r"refusing to load .*filenames.pickle: it names the Python callable "
+                                              r"__builtin__.getattr"):  # how protocol 2 spells Path.write_text
+        read_pickle(_crafted_data_pickle(tmp_path / "filenames.pickle", marker))
+    assert not marker.exists()
+    emb = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    for protocol in (2, 4, 5):
+        (tmp_path / "empty.pickle").write_bytes(pickle.dumps(np.ones((2, 3, 0), np.float32), protocol=protocol))
+        assert read_pickle(tmp_path / "empty.pickle").shape == (2, 3, 0)  # protocol 2 names builtins.bytes
+        (tmp_path / "ok.pickle").write_bytes(pickle.dumps([emb, ["a/b", b"c"], {1, 2}, np.int64(3)], protocol=protocol))
+        back = read_pickle(tmp_path / "ok.pickle")
+        assert np.array_equal(back[0], emb) and back[1:] == [["a/b", b"c"], {1, 2}, 3]
+
+
+def test_a_crafted_data_folder_is_refused_before_any_code_runs(tmp_path):
+    """A run folder's config.yaml chooses data.root, and evaluate/sample build that dataset: a crafted
+    filenames.pickle there ran code (seen by hand: `experiments.evaluate run_dir=CRAFTED` wrote the marker)."""
+    from ganblocks.data import build_dataset
+
+    marker = tmp_path / "marker"
+    for split in ("train", "test"):
+        _crafted_data_pickle(tmp_path / "data" / split / "filenames.pickle", marker)
+    for split in ("train", "test"):
+        with pytest.raises(UnsafeFileError, match=f"refusing to load {tmp_path / 'data' / split / 'filenames.pickle'}"):
+            build_dataset("stackgan", split, 64, "precomputed", root=tmp_path / "data")
+    assert not marker.exists()
