@@ -21,7 +21,7 @@ from hydra.core.global_hydra import GlobalHydra
 from omegaconf import DictConfig, OmegaConf
 
 CONF_DIR = Path(__file__).resolve().parent / "conf"
-PROFILES = ("smoke", "small", "paper", "auto")
+PROFILES = ("smoke", "cpu", "small", "paper", "auto")
 
 # key -> registry kind, for every key that names a registered component.
 REGISTRY_KEYS: dict[str, str] = {
@@ -149,7 +149,7 @@ def validate(cfg: DictConfig) -> None:
 
     problems: list[str] = []
     if cfg.profile_name not in PROFILES or cfg.profile_name == "auto":
-        problems.append(f"profile_name={cfg.profile_name!r} was not resolved; expected one of smoke, small, paper")
+        problems.append(f"profile_name={cfg.profile_name!r} was not resolved; expected one of smoke, cpu, small, paper")
     for key, kind in REGISTRY_KEYS.items():
         try:
             registry(kind).get(OmegaConf.select(cfg, key), where=key)
