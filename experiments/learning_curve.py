@@ -2,6 +2,7 @@
 
     python -m experiments.learning_curve run_dir=DIR out=FILE.jsonl steps=0,250,500,1000 [n_captions=1000]
                                          [profile=cpu] [any training override]
+    python -m experiments.learning_curve table FILE.jsonl ...      # the points as one Markdown table
 
 Trains `pipeline=stage1` into run_dir, pausing (exact resume) at each of `steps` (0 = the untrained
 weights; the last one is the run's `train.max_steps`, set from it). At each point the generator (EMA
@@ -143,8 +144,30 @@ def curve(run_dir: Path, out: Path, steps: list[int], overrides: list[str], n_ca
     return done
 
 
+def table(paths: list[Path]) -> str:
+    """A Markdown table of every generated point of the curve files (one row per run and step)."""
+    rows = ["| run | encoder | KL weight | gf/df | N_g | batch | lr | step | train s | class acc. | coarse attr. | "
+            "R-precision | d_real | d_wrong | d_fake | KL |", "|" + " --- |" * 16]
+    for path in paths:
+        for p in (json.loads(ln) for ln in Path(path).read_text().splitlines() if ln.strip()):
+            if p.get("point") != "generated":
+                continue
+            log = p.get("log", {})
+            fmt = lambda k: f"{log[k]:.3f}" if k in log else ""  # noqa: E731
+            rows.append(f"| {p['run']} | {p['text_encoder']} | {p['kl_weight']:g} | {p['gf_dim']}/{p['df_dim']} | "
+                        f"{p['condition_dim']} | {p['batch_size']} | {p['lr']:g} | {p['step']} | {p['train_seconds']:.0f} | "
+                        f"{p['class_accuracy']:.3f} ± {p['class_accuracy_se']:.3f} | "
+                        f"{p['coarse_accuracy']:.3f} ± {p['coarse_accuracy_se']:.3f} | "
+                        f"{p['r_precision']:.3f} ± {p['r_precision_se']:.3f} | {fmt('d_real')} | {fmt('d_wrong')} | "
+                        f"{fmt('d_fake')} | {fmt('kl')} |")
+    return "\n".join(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["table"]:  # python -m experiments.learning_curve table FILE.jsonl ...
+        print(table([Path(a) for a in argv[1:]]))
+        return 0
     ours = OmegaConf.from_dotlist([a for a in argv if a.split("=", 1)[0] in OPTIONS])
     overrides = [a for a in argv if a.split("=", 1)[0] not in OPTIONS]
     if ours.get("run_dir") is None or ours.get("out") is None or ours.get("steps") is None:

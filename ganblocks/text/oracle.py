@@ -43,8 +43,11 @@ class OracleAttributeEncoder(TextEncoder):
     attribute values it names, (N,) -> (N, sum of the attributes' value counts) = (N, 67).
 
     Each attribute has a block of one-hot slots (12 per colour, 3 sizes, 4 beaks, 4 tails, 2 per fine
-    attribute); an attribute the caption does not name leaves its block zero. The vector is scaled by
-    `scale`. Parsing inverts `ganblocks.data.synthbirds.make_caption` (longest phrase first); a caption that
+    attribute); an attribute the caption does not name leaves its block zero. The vector is scaled to L2
+    norm `norm` (default 32 = sqrt(1024), the norm of `bow` and of the 1024-d char-CNN-RNN embeddings): the
+    conditioning and discriminator FC layers start at N(0, 0.02), so an unscaled one-hot (norm ~2) reaches
+    them 16x weaker and the discriminator ignores the text for hundreds of steps
+    (docs/results/learning.md). Parsing inverts `ganblocks.data.synthbirds.make_caption` (longest phrase first); a caption that
     names no attribute it can read raises ValueError, so a changed grammar cannot silently give zeros.
 
     Raises:
@@ -53,13 +56,13 @@ class OracleAttributeEncoder(TextEncoder):
 
     context_keys = ("dataset",)
 
-    def __init__(self, dataset: str = "synthbirds", scale: float = 1.0) -> None:
+    def __init__(self, dataset: str = "synthbirds", norm: float = 32.0) -> None:
         if dataset != "synthbirds":
             raise ValueError(f"text_encoder 'oracle' parses SynthBirds captions only; data.name={dataset!r}. "
                              "It is a diagnosis tool for the built-in dataset (use bow or rnn elsewhere)")
         from ganblocks.data import synthbirds as sb
 
-        self.scale = float(scale)
+        self.norm = float(norm)
         self.sizes = [len(a.values) for a in sb.SPEC]
         self.offsets = [sum(self.sizes[:i]) for i in range(len(self.sizes))]
         self.dim = sum(self.sizes)
@@ -83,8 +86,8 @@ class OracleAttributeEncoder(TextEncoder):
         out = torch.zeros(len(captions), self.dim)
         for i, caption in enumerate(captions):
             for attr, value in self.parse(caption).items():
-                out[i, self.offsets[attr] + value] = self.scale
-        return out
+                out[i, self.offsets[attr] + value] = 1.0
+        return out * (self.norm / out.norm(dim=1, keepdim=True))
 
     def cache_key(self) -> str:
-        return f"oracle-synthbirds-s{self.scale}-v1"
+        return f"oracle-synthbirds-n{self.norm}-v2"
