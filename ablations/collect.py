@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pandas as pd
+from omegaconf import OmegaConf
 
 from ganblocks.evaluation.rank import PROTOCOL
 from ganblocks.io import append_jsonl, atomic_write_text, read_jsonl, stable_hash
@@ -84,8 +85,28 @@ def add_rank_proxy(frame: pd.DataFrame, out_dir: Path, rank_fn: RankFn | str | N
     return frame
 
 
-def caption(frame: pd.DataFrame, manifest: dict) -> str:
-    """Names the grid, profile, seeds, evaluator(s), sample counts per metric and the source commit."""
+def recipe(frame: pd.DataFrame, out_dir: str | Path | None) -> str:
+    """The profile's choices, read from the runs' resolved config.yaml: text encoder, widths, N_g/N_z,
+    batch, steps per stage, KL weight and preset ('' when no run folder has a config)."""
+    if out_dir is None or "run_dir" not in frame:
+        return ""
+    found = set()
+    for run_dir in frame["run_dir"].dropna():
+        path = Path(out_dir) / str(run_dir) / "config.yaml"
+        if not path.is_file():
+            continue
+        cfg = OmegaConf.load(path)
+        m, t = cfg.model, cfg.train
+        steps = f"{t.max_steps} steps" if t.max_steps is not None else f"{t.epochs} epochs"
+        found.add(f"text encoder {cfg.data.text_encoder}, gf/df {m.gf_dim}/{m.df_dim}, N_g {m.condition_dim}, "
+                  f"N_z {m.noise_dim}, batch {t.batch_size}, lr {t.lr:g}, {steps} per stage, KL weight "
+                  f"{cfg.loss.kl_weight:g} ({m.preset} preset), data {cfg.data.size}")
+    return "Recipe: " + "; ".join(sorted(found)) + ". " if found else ""
+
+
+def caption(frame: pd.DataFrame, manifest: dict, out_dir: str | Path | None = None) -> str:
+    """Names the grid, profile, the profile's recipe (from the runs' configs under out_dir), seeds,
+    evaluator(s), sample counts per metric and the source commit."""
 
     def uniq(column: str) -> str:
         vals = sorted({str(v) for v in frame[column].dropna()}, key=lambda v: (len(v), v)) if column in frame else []
@@ -106,7 +127,7 @@ def caption(frame: pd.DataFrame, manifest: dict) -> str:
     shas = ", ".join(sorted({str(s) for s in frame.get("git_sha", pd.Series(dtype=str)).dropna()})) or "unknown"
     return (
         f"Ablation grid {manifest.get('grid', '?')} (profile {profile}): mean ± std over seeds {seeds} "
-        f"(std needs 2+ finished seeds). Evaluator: {', '.join(evaluators) or 'n/a'}. Generated images per "
+        f"(std needs 2+ finished seeds). {recipe(frame, out_dir)}Evaluator: {', '.join(evaluators) or 'n/a'}. Generated images per "
         f"metric: {', '.join(counts) or 'n/a'}. Rank: cross-run rank proxy per seed (mean per-caption rank of "
         f"text agreement and realism judged by the evaluator). ↑/↓: higher/lower is better; best in bold. "
         f"Code {shas}."
@@ -135,7 +156,7 @@ def collect(
         raise ValueError(f"{out_dir / RESULTS} holds no complete run yet")
     frame = add_rank_proxy(frame, out_dir, rank_fn or manifest.get("rank_fn"), log)
     agg = tables.aggregate(frame, manifest.get("variants"))
-    text = caption(frame, manifest)
+    text = caption(frame, manifest, out_dir)
     paths = {name: out_dir / name for name in ("table.md", "table.tex", "table.csv", "runs.csv")}
     atomic_write_text(paths["table.md"], tables.to_markdown(agg, text))
     atomic_write_text(paths["table.tex"], tables.to_latex(agg, text, label=f"tab:{manifest.get('grid', 'ablation')}"))
