@@ -27,7 +27,7 @@ from typing import Any, Sequence
 import yaml
 
 GRID_DIR = Path(__file__).parent / "conf" / "grid"
-PROFILES = ("smoke", "small", "paper")
+PROFILES = ("smoke", "cpu", "small", "paper")
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
 

@@ -3,6 +3,8 @@
     python -m experiments.learning_curve run_dir=DIR out=FILE.jsonl steps=0,250,500,1000 [n_captions=1000]
                                          [profile=cpu] [any training override]
     python -m experiments.learning_curve table FILE.jsonl ...      # the points as one Markdown table
+`until=STEP` measures the points up to STEP and leaves the run paused there; the same command without it
+continues the curve (exact resume).
 
 Trains `pipeline=stage1` into run_dir, pausing (exact resume) at each of `steps` (0 = the untrained
 weights; the last one is the run's `train.max_steps`, set from it). At each point the generator (EMA
@@ -31,7 +33,7 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-OPTIONS = ("run_dir", "out", "steps", "n_captions", "seed")
+OPTIONS = ("run_dir", "out", "steps", "n_captions", "seed", "until")
 
 
 def _se(p: float, n: int) -> float:
@@ -89,8 +91,15 @@ def _last_log(run_dir: Path) -> dict:
 
 
 def curve(run_dir: Path, out: Path, steps: list[int], overrides: list[str], n_captions: int = 1000,
-          seed: int = 0) -> list[dict]:
-    """Train and score at each of `steps`; append each point to `out` (JSONL); return all points."""
+          seed: int = 0, split: str = "test", evaluator_kwargs: dict | None = None,
+          until: int | None = None) -> list[dict]:
+    """Train and score at each of `steps`; append each point to `out` (JSONL); return all points.
+
+    split: whose captions G draws and whose evaluator scores ("test": unseen classes; "train": the
+    captions G trains on). evaluator_kwargs: options of `evaluator_for_dataset` (renders_per_class, epochs,
+    image_size), for quick checks; the default is the evaluator every table uses. until: measure only
+    the points up to this step now (the run stays paused there; the same command without it continues).
+    """
     from experiments.config import compose
     from ganblocks.evaluation.builtin import evaluator_for_dataset
     from ganblocks.evaluation.evaluator import center_crop
@@ -102,15 +111,15 @@ def curve(run_dir: Path, out: Path, steps: list[int], overrides: list[str], n_ca
     steps = sorted(set(int(s) for s in steps))
     cfg = compose(["pipeline=stage1", *overrides, f"train.max_steps={steps[-1]}"])
     stage = cfg.pipeline.stages[0]
-    test = assemble.build_training_dataset(cfg, int(stage.imsize), split="test")
-    evaluator = evaluator_for_dataset(test, progress=False)
+    test = assemble.build_training_dataset(cfg, int(stage.imsize), split=split)
+    evaluator = evaluator_for_dataset(test, progress=False, **(evaluator_kwargs or {}))
     captions = evaluation_captions(test, n_captions, seed)
     pool_values, pool_class_ids = caption_pool(test)
     done = [json.loads(ln) for ln in out.read_text().splitlines() if ln.strip()] if out.is_file() else []
     base = {"run": run_dir.name, "profile": cfg.profile_name, "text_encoder": cfg.data.text_encoder,
             "kl_weight": float(cfg.loss.kl_weight), "preset": cfg.model.preset, "gf_dim": cfg.model.gf_dim,
             "df_dim": cfg.model.df_dim, "condition_dim": cfg.model.condition_dim, "noise_dim": cfg.model.noise_dim,
-            "batch_size": int(cfg.train.batch_size), "lr": float(cfg.train.lr), "n_captions": len(captions),
+            "batch_size": int(cfg.train.batch_size), "lr": float(cfg.train.lr), "split": split, "n_captions": len(captions),
             "evaluator": evaluator.name, "overrides": overrides}
     if not any(p.get("point") == "real" for p in done):
         real = center_crop(test.images[captions.image_index], int(stage.imsize))
@@ -122,6 +131,8 @@ def curve(run_dir: Path, out: Path, steps: list[int], overrides: list[str], n_ca
     for target in steps:
         if any(p.get("step") == target for p in done):
             continue
+        if until is not None and target > until:
+            break
         status = read_status(run_dir) or {}
         current = int(status.get("step", 0) or 0) if status else 0
         t0 = time.perf_counter()
@@ -176,8 +187,9 @@ def main(argv: list[str] | None = None) -> int:
     if not any(o.startswith("profile=") for o in overrides):
         overrides.insert(0, "profile=cpu")
     steps = ours.steps if not isinstance(ours.steps, (int, str)) else str(ours.steps).split(",")
+    until = ours.get("until")
     curve(Path(ours.run_dir), Path(ours.out), [int(s) for s in steps], overrides, int(ours.get("n_captions", 1000)),
-          int(ours.get("seed", 0)))
+          int(ours.get("seed", 0)), until=None if until is None else int(until))
     return 0
 
 

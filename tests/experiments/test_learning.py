@@ -1,0 +1,48 @@
+"""Learning regression: the `cpu` profile's recipe, cut to a few seconds of training on the tiny dataset,
+follows the text clearly better than its untrained self (docs/results/learning.md)."""
+
+import json
+
+import pytest
+
+from experiments import learning_curve
+
+STEPS = 120
+QUICK_EVALUATOR = {"renders_per_class": 24, "epochs": 6, "image_size": 64}
+
+
+@pytest.mark.slow
+def test_cpu_recipe_follows_text_clearly_above_untrained(tmp_path):
+    overrides = ["profile=cpu", "data.size=tiny", "train.progress=false", "train.log_every=20",
+                 "train.checkpoint_every=1000", "train.sample_every=1000"]
+    points = learning_curve.curve(tmp_path / "run", tmp_path / "curve.jsonl", [0, STEPS], overrides,
+                                  n_captions=600, split="train", evaluator_kwargs=QUICK_EVALUATOR)
+    real, untrained, trained = points
+    assert (real["point"], untrained["step"], trained["step"]) == ("real", 0, STEPS)
+    assert trained["profile"] == "cpu" and trained["split"] == "train"
+    # The judge reads real images' named attributes, or the comparison below means nothing.
+    assert real["coarse_accuracy"] > 0.8
+    # Trained beats untrained by several standard errors on the captions' coarse attributes.
+    se = (trained["coarse_accuracy_se"] ** 2 + untrained["coarse_accuracy_se"] ** 2) ** 0.5
+    assert trained["coarse_accuracy"] - untrained["coarse_accuracy"] > 4 * se, (untrained, trained)
+    lines = [json.loads(ln) for ln in (tmp_path / "curve.jsonl").read_text().splitlines()]
+    assert lines == points  # every point is on disk as it was measured
+
+
+def test_table_lists_every_generated_point(tmp_path):
+    base = {"run": "r", "text_encoder": "bow", "kl_weight": 0.0625, "gf_dim": 16, "df_dim": 16, "condition_dim": 32,
+            "batch_size": 32, "lr": 0.001, "train_seconds": 12.0, "class_accuracy": 0.1, "class_accuracy_se": 0.01,
+            "coarse_accuracy": 0.3, "coarse_accuracy_se": 0.02, "r_precision": 0.05, "r_precision_se": 0.01}
+    path = tmp_path / "c.jsonl"
+    path.write_text("\n".join(json.dumps(p) for p in (
+        {**base, "point": "real"}, {**base, "point": "generated", "step": 0, "log": {}},
+        {**base, "point": "generated", "step": 500, "log": {"d_wrong": 0.41, "kl": 3.0}})))
+    rows = learning_curve.table([path]).splitlines()
+    assert len(rows) == 4  # header, rule, two generated points; the real-image line is not a step
+    assert "| r | bow | 0.0625 | 16/16 | 32 | 32 | 0.001 | 500 | 12 | 0.100 ± 0.010 | 0.300 ± 0.020 | 0.050 ± 0.010 |" in rows[3]
+    assert rows[3].endswith("| 0.410 |  | 3.000 |")
+
+
+def test_learning_curve_needs_its_arguments(capsys):
+    assert learning_curve.main(["run_dir=x"]) == 2
+    assert "needs run_dir=<folder> out=<file.jsonl> steps=" in capsys.readouterr().err
