@@ -17,6 +17,9 @@ the test split scores:
                    metric's attr_coarse);
   r_precision:     the caption ranks first among 1 + 99 captions of other classes under the judge (as the
                    `r_precision` metric; chance 0.01);
+  judge_margin:    R-precision's continuous twin: the judge's score (mean log-probability of the named
+                   values) of the image's own caption minus the mean over the same 99 mismatched ones, in
+                   nats (0 for images that ignore the text); a paired measure with a small standard error;
 with binomial standard errors, and the training log's means over the last logged interval (loss_d,
 d_real, d_wrong, d_fake, KL, ...). A first line (`point: "real"`) scores real test images for the same
 captions. Each point is appended to `out` as it is measured, so an interrupted curve resumes.
@@ -46,6 +49,7 @@ def score(evaluator, images: torch.Tensor, values: torch.Tensor, class_ids: torc
 
     values: (K, A) named attribute values (-1 unnamed); class_ids: (K,) the captions' classes.
     """
+    from ganblocks.metrics.base import caption_scores
     from ganblocks.metrics.judge import draw_mismatched, r_precision_hits
 
     out = evaluator.outputs(images)
@@ -60,11 +64,15 @@ def score(evaluator, images: torch.Tensor, values: torch.Tensor, class_ids: torc
         n_coarse += int(named.sum())
     coarse_acc = sum(per_attr.values()) / max(len(per_attr), 1)
     logp = [logits.double().log_softmax(1) for logits in out.attribute_logits]
-    hits = r_precision_hits(logp, values, pool_values, draw_mismatched(class_ids, pool_class_ids, 99, seed))
+    mismatched = draw_mismatched(class_ids, pool_class_ids, 99, seed)
+    hits = r_precision_hits(logp, values, pool_values, mismatched)
     r_prec = float(hits.mean())
+    scores = caption_scores(logp, torch.cat([values[:, None], pool_values[mismatched]], dim=1))  # (K, 100)
+    margin = scores[:, 0] - scores[:, 1:].mean(1)
     return {"class_accuracy": round(class_acc, 4), "class_accuracy_se": round(_se(class_acc, k), 4),
             "coarse_accuracy": round(coarse_acc, 4), "coarse_accuracy_se": round(_se(coarse_acc, n_coarse), 4),
             "r_precision": round(r_prec, 4), "r_precision_se": round(float(hits.std()) / math.sqrt(k), 4),
+            "judge_margin": round(float(margin.mean()), 4), "judge_margin_se": round(float(margin.std()) / math.sqrt(k), 4),
             "per_coarse_attribute": {name: round(v, 4) for name, v in per_attr.items()}}
 
 

@@ -7,8 +7,9 @@ import pytest
 
 from experiments import learning_curve
 
-STEPS = 120
-QUICK_EVALUATOR = {"renders_per_class": 24, "epochs": 6, "image_size": 64}
+STEPS = 150
+# A quicker judge than the tables' (64 px, fewer renders), good enough to read real images' named attributes.
+QUICK_EVALUATOR = {"renders_per_class": 40, "epochs": 10, "image_size": 64}
 
 
 @pytest.mark.slow
@@ -16,15 +17,18 @@ def test_cpu_recipe_follows_text_clearly_above_untrained(tmp_path):
     overrides = ["profile=cpu", "data.size=tiny", "train.progress=false", "train.log_every=20",
                  "train.checkpoint_every=1000", "train.sample_every=1000"]
     points = learning_curve.curve(tmp_path / "run", tmp_path / "curve.jsonl", [0, STEPS], overrides,
-                                  n_captions=600, split="train", evaluator_kwargs=QUICK_EVALUATOR)
+                                  n_captions=1200, split="train", evaluator_kwargs=QUICK_EVALUATOR)
     real, untrained, trained = points
     assert (real["point"], untrained["step"], trained["step"]) == ("real", 0, STEPS)
-    assert trained["profile"] == "cpu" and trained["split"] == "train"
+    assert trained["profile"] == "cpu" and trained["split"] == "train" and trained["text_encoder"] == "rnn"
     # The judge reads real images' named attributes, or the comparison below means nothing.
-    assert real["coarse_accuracy"] > 0.8
-    # Trained beats untrained by several standard errors on the captions' coarse attributes.
-    se = (trained["coarse_accuracy_se"] ** 2 + untrained["coarse_accuracy_se"] ** 2) ** 0.5
-    assert trained["coarse_accuracy"] - untrained["coarse_accuracy"] > 4 * se, (untrained, trained)
+    assert real["coarse_accuracy"] > 0.7
+    # Untrained images ignore the text: the judge scores their own captions no better than mismatched ones.
+    assert abs(untrained["judge_margin"]) < 3 * untrained["judge_margin_se"] + 0.01
+    # Trained ones match their own captions better, by several standard errors of the paired margin.
+    se = (trained["judge_margin_se"] ** 2 + untrained["judge_margin_se"] ** 2) ** 0.5
+    assert trained["judge_margin"] - untrained["judge_margin"] > 3 * se, (untrained, trained)
+    assert trained["coarse_accuracy"] > untrained["coarse_accuracy"]
     lines = [json.loads(ln) for ln in (tmp_path / "curve.jsonl").read_text().splitlines()]
     assert lines == points  # every point is on disk as it was measured
 
