@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 import pandas as pd
 from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from ganblocks.evaluation.rank import PROTOCOL
 from ganblocks.io import append_jsonl, atomic_write_text, read_jsonl, stable_hash
@@ -96,11 +97,14 @@ def recipe(frame: pd.DataFrame, out_dir: str | Path | None) -> str:
         if not path.is_file():
             continue
         cfg = OmegaConf.load(path)
-        m, t = cfg.model, cfg.train
-        steps = f"{t.max_steps} steps" if t.max_steps is not None else f"{t.epochs} epochs"
-        found.add(f"text encoder {cfg.data.text_encoder}, gf/df {m.gf_dim}/{m.df_dim}, N_g {m.condition_dim}, "
-                  f"N_z {m.noise_dim}, batch {t.batch_size}, lr {t.lr:g}, {steps} per stage, KL weight "
-                  f"{cfg.loss.kl_weight:g} ({m.preset} preset), data {cfg.data.size}")
+        try:
+            m, t = cfg.model, cfg.train
+            steps = f"{t.max_steps} steps" if t.max_steps is not None else f"{t.epochs} epochs"
+            found.add(f"text encoder {cfg.data.text_encoder}, gf/df {m.gf_dim}/{m.df_dim}, N_g {m.condition_dim}, "
+                      f"N_z {m.noise_dim}, batch {t.batch_size}, lr {t.lr:g}, {steps} per stage, KL weight "
+                      f"{cfg.loss.kl_weight:g} ({m.preset} preset), data {cfg.data.size}")
+        except OmegaConfBaseException:  # not a ganblocks training config (e.g. a test's fake run)
+            continue
     return "Recipe: " + "; ".join(sorted(found)) + ". " if found else ""
 
 
