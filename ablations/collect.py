@@ -31,6 +31,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pandas as pd
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from ganblocks.evaluation.rank import PROTOCOL
 from ganblocks.io import UnsafeFileError, append_jsonl, atomic_write_text, read_jsonl, stable_hash
@@ -129,9 +131,32 @@ def references(frame: pd.DataFrame) -> str:
     return text
 
 
-def caption(frame: pd.DataFrame, manifest: dict) -> str:
-    """Names the grid, profile, seeds, evaluator(s), sample counts per metric, the real row, chance levels and
-    the source commit; a smoke-profile table says first that it checks the pipeline and carries no result."""
+def recipe(frame: pd.DataFrame, out_dir: str | Path | None) -> str:
+    """The profile's choices, read from the runs' resolved config.yaml: text encoder, widths, N_g/N_z,
+    batch, steps per stage, KL weight and preset ('' when no run folder has a config)."""
+    if out_dir is None or "run_dir" not in frame:
+        return ""
+    found = set()
+    for run_dir in frame["run_dir"].dropna():
+        path = Path(out_dir) / str(run_dir) / "config.yaml"
+        if not path.is_file():
+            continue
+        cfg = OmegaConf.load(path)
+        try:
+            m, t = cfg.model, cfg.train
+            steps = f"{t.max_steps} steps" if t.max_steps is not None else f"{t.epochs} epochs"
+            found.add(f"text encoder {cfg.data.text_encoder}, gf/df {m.gf_dim}/{m.df_dim}, N_g {m.condition_dim}, "
+                      f"N_z {m.noise_dim}, batch {t.batch_size}, lr {t.lr:g}, {steps} per stage, KL weight "
+                      f"{cfg.loss.kl_weight:g} ({m.preset} preset), data {cfg.data.size}")
+        except OmegaConfBaseException:  # not a ganblocks training config (e.g. a test's fake run)
+            continue
+    return "Recipe: " + "; ".join(sorted(found)) + ". " if found else ""
+
+
+def caption(frame: pd.DataFrame, manifest: dict, out_dir: str | Path | None = None) -> str:
+    """Names the grid, profile, the profile's recipe (from the runs' configs under out_dir), seeds,
+    evaluator(s), sample counts per metric, the real row, chance levels and the source commit; a
+    smoke-profile table says first that it checks the pipeline and carries no result."""
 
     def uniq(column: str) -> str:
         vals = sorted({str(v) for v in frame[column].dropna()}, key=lambda v: (len(v), v)) if column in frame else []
@@ -153,7 +178,7 @@ def caption(frame: pd.DataFrame, manifest: dict) -> str:
     return (
         (SMOKE_NOTE + " " if "smoke" in profile.split(", ") else "")
         + f"Ablation grid {manifest.get('grid', '?')} (profile {profile}): mean ± std over seeds {seeds} "
-        f"(std needs 2+ finished seeds). Evaluator: {', '.join(evaluators) or 'n/a'}. Generated images per "
+        f"(std needs 2+ finished seeds). {recipe(frame, out_dir)}Evaluator: {', '.join(evaluators) or 'n/a'}. Generated images per "
         f"metric: {', '.join(counts) or 'n/a'}. {references(frame)}Rank: cross-run rank proxy per seed (mean "
         f"per-caption rank of text agreement and realism judged by the evaluator). ↑/↓: higher/lower is better. "
         f"Code {shas}."
@@ -244,7 +269,7 @@ def collect(
     agg = tables.aggregate(frame, manifest.get("variants"))
     note, marks, paths = write_statistics(frame, agg, manifest, out_dir, interval, log)
     shown = tables.with_real_row(agg, tables.real_values(frame))
-    text = caption(frame, manifest) + " " + note
+    text = caption(frame, manifest, out_dir) + " " + note
     label = f"tab:{manifest.get('grid', 'ablation')}"
     paths.update({name: out_dir / name for name in ("table.md", "table.tex", "table.csv", "runs.csv")})
     atomic_write_text(paths["table.md"], tables.to_markdown(shown, text, marks))

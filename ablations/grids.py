@@ -35,7 +35,7 @@ from typing import Any, Sequence
 import yaml
 
 GRID_DIR = Path(__file__).parent / "conf" / "grid"
-PROFILES = ("smoke", "small", "paper")
+PROFILES = ("smoke", "cpu", "small", "paper")
 DEFAULT_SEEDS = 3  # seeds per variant for a profile the grid file does not name
 DIRECTIONS = ("higher", "lower")
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")

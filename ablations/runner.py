@@ -97,8 +97,8 @@ def resolve_profile(profile: str | None) -> str:
         import torch
 
         return "small" if torch.cuda.is_available() else "smoke"
-    if profile not in ("smoke", "small", "paper"):
-        raise GridError(f"unknown profile {profile!r} (from profile=); accepted: smoke, small, paper, auto")
+    if profile not in ("smoke", "cpu", "small", "paper"):
+        raise GridError(f"unknown profile {profile!r} (from profile=); accepted: smoke, cpu, small, paper, auto")
     return profile
 
 

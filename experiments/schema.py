@@ -139,7 +139,7 @@ class RunConfig:
     seed: int = accepts(low=0)
     device: str = accepts(pattern=r"auto|cpu|cuda(:\d+)?", accepted="auto, cpu, cuda or cuda:N")
     run_dir: str = accepts()
-    profile_name: str = accepts(choices=("smoke", "small", "paper"))
+    profile_name: str = accepts(choices=("smoke", "cpu", "small", "paper"))
     model: ModelConfig = accepts()
     data: DataConfig = accepts()
     loss: LossConfig = accepts()

@@ -23,6 +23,7 @@ from ganblocks.registry import register
 from ganblocks.text.base import TextEncoder, check_captions, tokenize
 
 PAD, UNK = 0, 1
+EMBEDDING_NORM = 32.0  # the L2 norm of encoded sentences (see RNNEncoder)
 
 
 class Vocabulary:
@@ -163,6 +164,11 @@ def pretrain(dataset: str = "synthbirds", root: str | os.PathLike | None = None,
 class RNNEncoder(TextEncoder):
     """Bi-LSTM sentence encoder pre-trained DAMSM-style on the dataset's train split (cached): (N,) -> (N, dim).
 
+    Sentence vectors are scaled to L2 norm `EMBEDDING_NORM` (32 = sqrt(1024), the norm of `bow` and of the
+    1024-d char-CNN-RNN embeddings the conditioning layers were designed for): the raw DAMSM vectors have
+    norm ~6, which the N(0, 0.02)-initialised conditioning and discriminator FC layers see 5x weaker
+    (docs/results/learning.md). DAMSM only uses their direction (cosine), so nothing else changes.
+
     Args:
         checkpoint: a file from `pretrain`; default: the cached one for (dataset, root, hyper-parameters),
             trained now when missing.
@@ -196,8 +202,8 @@ class RNNEncoder(TextEncoder):
         out = []
         for start in range(0, len(captions), 512):
             ids, lengths = self.vocab.encode(captions[start:start + 512])
-            out.append(self.model(ids, lengths))
+            out.append(F.normalize(self.model(ids, lengths), dim=1) * EMBEDDING_NORM)
         return torch.cat(out) if out else torch.zeros(0, self.dim)
 
     def cache_key(self) -> str:
-        return self._key
+        return f"{self._key}-n{EMBEDDING_NORM}"

@@ -55,7 +55,7 @@ def test_unknown_key_lists_the_keys_of_its_section():
 
 
 def test_unknown_profile_lists_the_profiles():
-    with pytest.raises(ConfigError, match=r"unknown profile 'huge'; accepted: auto, paper, small, smoke"):
+    with pytest.raises(ConfigError, match=r"unknown profile 'huge'; accepted: auto, cpu, paper, small, smoke"):
         compose(["profile=huge"])
 
 
