@@ -8,6 +8,9 @@ import torch
 
 from experiments import check_stage1
 
+# A quicker judge than smoke's own (64 px, fewer free renders): these tests check the bookkeeping, not the judge
+QUICK_JUDGE = ["metrics.evaluator_size=64", "metrics.evaluator_free_renders=200"]
+
 
 def test_caption_ceiling_counts_the_classes_a_caption_leaves_open():
     # Three classes over two attributes; classes 0 and 1 share attribute 0's value.
@@ -23,7 +26,7 @@ def test_caption_ceiling_counts_the_classes_a_caption_leaves_open():
 def test_check_writes_bounded_accuracies_with_errors(tmp_path, capsys):
     run = tmp_path / "check"
     assert check_stage1.main([f"run_dir={run}", "profile=smoke", "train.max_steps=3", "train.progress=false",
-                              "n_captions=40"]) == 0
+                              "n_captions=40", *QUICK_JUDGE]) == 0
     result = json.loads((run / "check_stage1.json").read_text())
     assert result == json.loads(capsys.readouterr().out)
     assert result["steps"] == 3 and result["profile"] == "smoke" and result["n_captions"] == 40
@@ -46,7 +49,8 @@ def test_check_writes_bounded_accuracies_with_errors(tmp_path, capsys):
 
 def test_train_split_scores_the_captions_g_trained_on_beside_the_test_split(tmp_path, capsys):
     run = tmp_path / "check"
-    common = [f"run_dir={run}", "profile=smoke", "train.max_steps=2", "train.progress=false", "n_captions=30"]
+    common = [f"run_dir={run}", "profile=smoke", "train.max_steps=2", "train.progress=false", "n_captions=30",
+              *QUICK_JUDGE]
     assert check_stage1.main(common) == 0
     assert check_stage1.main(common + ["split=train"]) == 0  # the finished run is scored, not retrained
     test = json.loads((run / "check_stage1.json").read_text())
