@@ -79,7 +79,7 @@ def score(evaluator, images: torch.Tensor, values: torch.Tensor, class_ids: torc
 def _generator_at(cfg, run_dir: Path):
     """The Stage-I generator of run_dir's newest checkpoint (last.pt while paused, else final.pt)."""
     from ganblocks.training import assemble
-    from ganblocks.training.state import load_checkpoint
+    from ganblocks.training.checkpoint import load_checkpoint
 
     stage = cfg.pipeline.stages[0]
     folder = run_dir / "checkpoints" / stage.name
