@@ -168,10 +168,11 @@ def parse_grid(raw: dict[str, Any], source: str = "<grid>") -> Grid:
 
 
 def known_metrics() -> list[str]:
-    """Metric names a grid's `expect` may use: every name a table column reads (as results.jsonl spells it)."""
+    """Metric names a grid's `expect` may use: every name a table column reads (as results.jsonl spells it),
+    the parameter count aside. Diversity has no better direction in tables, yet a grid may expect a change."""
     from ablations.tables import COLUMNS
 
-    return [k for c in COLUMNS if c.better for k in c.keys]
+    return [k for c in COLUMNS if c.header != "Params" for k in c.keys]
 
 
 def parse_expectations(raw: dict[str, Any], labels: list[str],

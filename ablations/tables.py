@@ -36,7 +36,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("Rank", ("rank_proxy", "rank"), "lower"),
     Column("Coarse attr.", ("attr_coarse", "coarse_attribute_accuracy", "attributes_coarse", "coarse_attr", "attributes.coarse"), "higher"),
     Column("Fine attr.", ("attr_fine", "fine_attribute_accuracy", "attributes_fine", "fine_attr", "attributes.fine"), "higher"),
-    Column("Diversity", ("diversity", "lpips_diversity"), "higher"),
+    Column("Diversity", ("diversity", "lpips_diversity"), None),  # no better direction: real images score lowest
     Column("Pixelation", ("pixelation",), "lower", required=False),
     Column("Params", ("params",), None),
     Column("Images/s", ("images_per_s",), "higher"),

@@ -13,19 +13,19 @@ from ablations.findings import HOLDS, CONTRADICTED, INCONCLUSIVE, compare, judge
 from ablations.grids import Expectation, GridError, load_grid, list_grids, parse_grid
 from ganblocks.io import append_jsonl
 
-BASE_DIVERSITY = [0.40, 0.50, 0.45]
+BASE_IS = [0.40, 0.50, 0.45]
 BASE_FID = [100.0, 110.0, 105.0]
-# variant -> per-seed differences to the baseline (diversity, fid)
+# variant -> per-seed differences to the baseline (is, fid)
 EFFECTS = {
-    "up": ([0.10, 0.11, 0.09], [-10.0, -11.0, -9.0]),      # clearly more diverse, clearly lower (better) FID
-    "down": ([-0.10, -0.12, -0.08], [10.0, 12.0, 8.0]),    # clearly less diverse, clearly higher (worse) FID
-    "flat": ([0.30, -0.10, 0.20], [0.0, 1.0, -1.0]),       # the best mean diversity, but the interval holds 0
+    "up": ([0.10, 0.11, 0.09], [-10.0, -11.0, -9.0]),      # clearly higher IS, clearly lower (better) FID
+    "down": ([-0.10, -0.12, -0.08], [10.0, 12.0, 8.0]),    # clearly lower IS, clearly higher (worse) FID
+    "flat": ([0.30, -0.10, 0.20], [0.0, 1.0, -1.0]),       # the best mean IS, but the interval holds 0
 }
 EXPECT = [
-    Expectation("up", "diversity", "higher", "claim A"),
-    Expectation("down", "diversity", "higher", "claim A"),
-    Expectation("flat", "diversity", "higher", "claim A"),
-    Expectation("down", "diversity", "lower", "claim A"),
+    Expectation("up", "is", "higher", "claim A"),
+    Expectation("down", "is", "higher", "claim A"),
+    Expectation("flat", "is", "higher", "claim A"),
+    Expectation("down", "is", "lower", "claim A"),
     Expectation("up", "fid", "lower", "claim B"),
 ]
 
@@ -41,10 +41,10 @@ def write_grid(out: Path, seeds: int = 3, effects=EFFECTS) -> Path:
     """results.jsonl and launch.json of a grid `none` (baseline) + `effects` over `seeds` seeds."""
     out.mkdir(parents=True, exist_ok=True)
     for seed in range(seeds):
-        for row in _row("none", 0, seed, {"diversity": BASE_DIVERSITY[seed], "fid": BASE_FID[seed]}):
+        for row in _row("none", 0, seed, {"is": BASE_IS[seed], "fid": BASE_FID[seed]}):
             append_jsonl(out / "results.jsonl", row)
-        for i, (variant, (d_div, d_fid)) in enumerate(effects.items(), start=1):
-            metrics = {"diversity": BASE_DIVERSITY[seed] + d_div[seed], "fid": BASE_FID[seed] + d_fid[seed]}
+        for i, (variant, (d_is, d_fid)) in enumerate(effects.items(), start=1):
+            metrics = {"is": BASE_IS[seed] + d_is[seed], "fid": BASE_FID[seed] + d_fid[seed]}
             for row in _row(variant, i, seed, metrics):
                 append_jsonl(out / "results.jsonl", row)
     manifest = {"grid": "synthetic", "profile": "small", "variants": ["none", *effects], "baseline": "none",
@@ -66,10 +66,10 @@ def test_clear_effects_hold_or_are_contradicted_and_noise_is_inconclusive(tmp_pa
     verdicts = [(f.expectation.variant, f.expectation.metric, f.expectation.direction, f.verdict)
                 for f in judge(frame, "none", EXPECT)]
     assert verdicts == [
-        ("up", "diversity", "higher", HOLDS),
-        ("down", "diversity", "higher", CONTRADICTED),
-        ("flat", "diversity", "higher", INCONCLUSIVE),
-        ("down", "diversity", "lower", HOLDS),
+        ("up", "is", "higher", HOLDS),
+        ("down", "is", "higher", CONTRADICTED),
+        ("flat", "is", "higher", INCONCLUSIVE),
+        ("down", "is", "lower", HOLDS),
         ("up", "fid", "lower", HOLDS),
     ]
     up = judge(frame, "none", EXPECT[:1])[0].comparison
@@ -82,10 +82,10 @@ def test_findings_md_is_generated_with_the_numbers_and_claims(tmp_path):
     out = write_grid(tmp_path / "g")
     text = build(out)["findings.md"].read_text()
     lines = {ln.split("|")[1].strip(): ln for ln in text.splitlines() if ln.startswith("| ") and " vs " in ln}
-    assert "**holds**" in lines["up vs none: diversity higher"]
-    assert "**contradicted**" in lines["down vs none: diversity higher"]
-    assert "**inconclusive**" in lines["flat vs none: diversity higher"]
-    assert "+0.100" in lines["up vs none: diversity higher"] and "3 (0, 1, 2)" in lines["up vs none: diversity higher"]
+    assert "**holds**" in lines["up vs none: is higher"]
+    assert "**contradicted**" in lines["down vs none: is higher"]
+    assert "**inconclusive**" in lines["flat vs none: is higher"]
+    assert "+0.100" in lines["up vs none: is higher"] and "3 (0, 1, 2)" in lines["up vs none: is higher"]
     assert "Claim: claim A" in text and "fid: claim B" in text and "from results.jsonl" in text
 
 
@@ -95,16 +95,33 @@ def test_bold_only_where_the_difference_is_significant_in_the_better_direction(t
     rows = {ln.split("|")[1].strip(): [c.strip() for c in ln.split("|")[2:-1]]
             for ln in paths["table.md"].read_text().splitlines() if ln.startswith("| ") and "---" not in ln}
     head = rows.pop("Variant")
-    fid, div = head.index("FID ↓"), head.index("Diversity ↑")
-    assert rows["up"][div].startswith("**") and rows["up"][fid].startswith("**")  # lower FID is better: bold
-    assert rows["down"][div].startswith("*") and not rows["down"][div].startswith("**")  # significantly worse: italics
+    fid, is_ = head.index("FID ↓"), head.index("IS ↑")
+    assert rows["up"][is_].startswith("**") and rows["up"][fid].startswith("**")  # lower FID is better: bold
+    assert rows["down"][is_].startswith("*") and not rows["down"][is_].startswith("**")  # significantly worse: italics
     assert rows["down"][fid].startswith("*") and not rows["down"][fid].startswith("**")
-    assert "*" not in rows["flat"][div]  # best mean diversity, but not significant: plain
+    assert "*" not in rows["flat"][is_]  # best mean IS, but not significant: plain
     assert not any("*" in cell for cell in rows["none"])  # the baseline is never marked
     diff = paths["table_diff.md"].read_text()
     assert "**+0.100 [+0.075, +0.125]**" in diff and "Seed pairs" in diff
     csv = paths["table_diff.csv"].read_text().splitlines()
-    assert "up,none,diversity,Diversity,higher,3,0 1 2,0.1," in "\n".join(csv)
+    assert "up,none,is,IS,higher,3,0 1 2,0.1," in "\n".join(csv)
+
+
+def test_diversity_has_no_better_direction_and_is_never_bold(tmp_path):
+    """Real images score the lowest diversity, so neither more nor less is "better": no arrow, no marks,
+    even for a clear, significant difference (the findings can still test a grid's expected direction)."""
+    out = tmp_path / "g"
+    for seed in range(3):
+        for variant, index, value in (("none", 0, 0.40 + seed / 100), ("up", 1, 0.60 + seed / 100)):
+            for row in _row(variant, index, seed, {"diversity": value}):
+                append_jsonl(out / "results.jsonl", row)
+    (out / "launch.json").write_text(json.dumps({"grid": "synthetic", "profile": "small", "variants": ["none", "up"],
+                                                 "baseline": "none", "claim": "c", "expect": []}))
+    lines = [ln for ln in build(out)["table.md"].read_text().splitlines() if ln.startswith("| ") and "---" not in ln]
+    head = [c.strip() for c in lines[0].split("|")[2:-1]]
+    assert "Diversity" in head and not any(h.startswith("Diversity ") for h in head)
+    up = next(ln for ln in lines if ln.split("|")[1].strip() == "up")
+    assert "*" not in up.split("|")[2 + head.index("Diversity")]
 
 
 def test_one_seed_marks_nothing_and_decides_nothing(tmp_path):
@@ -128,9 +145,9 @@ def test_unpaired_seeds_are_left_out(tmp_path):
 
 def test_collect_regenerates_findings_when_results_change(tmp_path):
     out = write_grid(tmp_path / "g", seeds=1)
-    assert "**inconclusive**" in build(out)["findings.md"].read_text().split("up vs none: diversity higher")[1][:30]
+    assert "**inconclusive**" in build(out)["findings.md"].read_text().split("up vs none: is higher")[1][:30]
     write_grid(out, seeds=3)  # more seeds landed (the new attempts of seed 0 replace the old ones)
-    assert "**holds**" in build(out)["findings.md"].read_text().split("up vs none: diversity higher")[1][:30]
+    assert "**holds**" in build(out)["findings.md"].read_text().split("up vs none: is higher")[1][:30]
 
 
 GRID = {"name": "g", "baseline": "a", "claim": "a claim (Paper 2017, Table 2)",

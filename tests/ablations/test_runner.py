@@ -59,7 +59,7 @@ def test_grid_writes_rows_and_tables(tmp_path):
     assert set(table_rows(out / "table.md")) == {"none", "gaussian", "mixture", "real (test images)"}
     assert "fake-judge" in md and "64" in md and "smoke" in md and "[0, 1]" in md
     marked = [ln.split(",") for ln in (out / "table_diff.csv").read_text().splitlines()[1:]]
-    assert len(marked) == 2 * 9  # gaussian and mixture against the baseline none, on each directed column
+    assert len(marked) == 2 * 8  # gaussian and mixture against the baseline none, on each directed column (not diversity)
     better = sum(m[-1] == "better" for m in marked)
     assert md.count("**") == 2 * (1 + better)  # "**Table.**" and one bold cell per significant improvement
     assert "findings.md" in {p.name for p in out.iterdir()} and "none" in (out / "findings.md").read_text()
