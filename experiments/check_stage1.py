@@ -160,6 +160,15 @@ def main(argv: list[str] | None = None) -> int:
     if ours.get("run_dir") is None:
         print("experiments.check_stage1: needs run_dir=<folder>", file=sys.stderr)
         return 2
+    from experiments.config import ConfigError
+    from experiments.launch import check_run_dir
+    from ganblocks.io import NoSpaceError
+
+    try:
+        check_run_dir(str(ours.run_dir))  # a file in the way or a full disk: one line, before any work
+    except (ConfigError, NoSpaceError) as error:
+        print(f"experiments.check_stage1: {error}", file=sys.stderr)
+        return 2
     overrides = resolve_auto_profile(overrides)
     profile = [o.split("=", 1)[1] for o in overrides if o.startswith("profile=")][-1]
     print(f"experiments.check_stage1: profile={profile}, expected {EXPECTED_TIME.get(profile, '?')} "

@@ -72,6 +72,14 @@ def test_check_needs_a_run_dir(capsys):
     assert "run_dir" in capsys.readouterr().err
 
 
+def test_a_run_dir_under_a_file_is_one_line_before_any_work(capsys, tmp_path, monkeypatch):
+    monkeypatch.setattr(check_stage1, "check", lambda *a: pytest.fail("work started"))
+    (tmp_path / "file").write_text("x")
+    assert check_stage1.main([f"run_dir={tmp_path / 'file' / 'run'}", "profile=smoke"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot be a folder" in err and "is a file" in err and "Traceback" not in err
+
+
 def test_default_profile_is_auto_and_the_expected_time_is_said(monkeypatch, capsys, tmp_path):
     """Like every other command: auto (smoke on a CPU, as in the suite), not the 16-minute small profile."""
     calls = []
