@@ -3,6 +3,9 @@
 A metric is a registered class (`metric` kind) built with keyword arguments; calling it on an `EvalSamples`
 returns `{result_name: record}`, where every record carries its protocol:
 `{value, std, n_samples, splits, evaluator, evaluator_accuracy, real_split, seed, ...}`.
+
+This contract lives in ganblocks.evaluation, which builds the samples (`evaluate_run`) and the evaluator they
+carry; ganblocks.metrics reads it (through `ganblocks.metrics.base`), so imports go metrics -> evaluation only.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 import torch
 from torch import Tensor
 
-if TYPE_CHECKING:  # imported lazily at run time: ganblocks.evaluation imports this package
+if TYPE_CHECKING:  # annotations only
     from ganblocks.evaluation.evaluator import Evaluator, EvaluatorOutput
 
 
