@@ -24,7 +24,10 @@ from typing import Any
 
 from ganblocks.io import read_jsonl
 
-from ablations.runner import FINAL_STATUSES, RESULTS, Settings, complete_attempts, config_key, prepare
+from ablations.results import FINAL_STATUSES, RESULTS, complete_attempts
+from ablations.runner import prepare
+from ablations.settings import Settings
+from ablations.validate import config_key
 
 
 @dataclass(frozen=True)
