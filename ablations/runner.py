@@ -20,7 +20,6 @@ before training), ablations/results.py (the results file). Their public names ar
 
 from __future__ import annotations
 
-import json
 import os
 import time
 import traceback
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ganblocks.io import append_jsonl, atomic_write_json, atomic_write_text, read_jsonl
+from ganblocks.training.state import RunStatus, read_status
 
 from ablations.grids import GridError, RunSpec, expand, load_grid  # noqa: F401 - GridError re-exported
 from ablations.lock import DirLock
@@ -57,41 +57,28 @@ from ablations.validate import VOLATILE_KEYS, check_previous, compose_all, confi
 # One run
 
 
-def _first(d: dict, keys: Sequence[str]) -> Any:
-    for k in keys:
-        if d.get(k) is not None:
-            return d[k]
-    return None
+def run_facts(run_dir: Path, result: dict | None) -> dict[str, Any]:
+    """Parameter count and training images/s of a run, from its `RunStatus`: run_dir/status.json updated
+    by what the trainer returned (`result`, the same record as a dict).
 
+    `params` is `RunStatus.generator_params()` (the final generator, frozen Stage-I included: what draws
+    the images); `images_per_s` is `RunStatus.run_images_per_sec()` (harmonic mean over stages), rounded.
+    Both are None when the trainer recorded neither (or wrote no status at all). An unreadable status.json
+    is passed over (the result alone counts), as the facts are only reported beside the metrics.
 
-def run_facts(run_dir: Path, status: dict) -> dict[str, Any]:
-    """Parameter count and training images/s of a run, from the trainer's status (or run_dir/status.json).
-
-    The trainer reports `params` per stage ({stage: {"G", "G_total", "D"}}) and `images_per_sec` per stage.
-    The table's parameter count is the final generator's, frozen Stage-I included (`G_total` of the last
-    stage): what draws the images. Images/s is the harmonic mean over stages, which is the whole run's
-    rate when its stages train on equally many images (every profile's schedule).
+    Raises:
+        ValueError: `result` (with status.json) is not a status record (names the key and what is accepted).
     """
-    merged: dict = {}
-    path = Path(run_dir) / "status.json"
-    if path.exists():
-        try:
-            merged.update(json.loads(path.read_text()))
-        except json.JSONDecodeError:
-            pass
-    merged.update(status or {})
-    params = _first(merged, ("params", "num_params", "n_params"))
-    if isinstance(params, dict) and params:
-        last = list(params.values())[-1]
-        params = last.get("G_total", last.get("G")) if isinstance(last, dict) else last
-    rate = _first(merged, ("images_per_sec", "images_per_s"))
-    if isinstance(rate, dict):
-        rates = [float(r) for r in rate.values() if isinstance(r, (int, float)) and r > 0]
-        rate = len(rates) / sum(1.0 / r for r in rates) if rates else None
-    return {
-        "params": int(params) if isinstance(params, (int, float)) else None,
-        "images_per_s": round(float(rate), 3) if isinstance(rate, (int, float)) else None,
-    }
+    try:
+        record = read_status(run_dir) or {}
+    except ValueError:
+        record = {}
+    record.update(result or {})
+    if not record:
+        return {"params": None, "images_per_s": None}
+    status = RunStatus.from_json(record, source=f"{Path(run_dir) / 'status.json'} with the trainer's result")
+    rate = status.run_images_per_sec()
+    return {"params": status.generator_params(), "images_per_s": None if rate is None else round(rate, 3)}
 
 
 def run_spec(
