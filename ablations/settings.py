@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from ablations.grids import GridError, parse_only
+from ablations.grids import PROFILES, GridError, parse_only
 
 TRUSTED_FNS_ENV = "GANBLOCKS_TRUSTED_FNS"  # comma-separated "module:function" names the user allows
 LAUNCH = "launch.json"
@@ -42,7 +42,7 @@ class Settings:
     """What one `python -m ablations.run` was asked for, after defaults; saved as DIR/launch.json."""
 
     grid: str
-    profile: str  # concrete: smoke | small | paper
+    profile: str  # concrete: one of ablations.grids.PROFILES (experiments/conf/profile/*.yaml but auto)
     out_dir: Path
     seeds: int | None = None
     only: list[str] | None = None
@@ -75,8 +75,8 @@ def resolve_profile(profile: str | None) -> str:
         import torch
 
         return "small" if torch.cuda.is_available() else "smoke"
-    if profile not in ("smoke", "cpu", "small", "paper"):
-        raise GridError(f"unknown profile {profile!r} (from profile=); accepted: smoke, cpu, small, paper, auto")
+    if profile not in PROFILES:
+        raise GridError(f"unknown profile {profile!r} (from profile=); accepted: {', '.join(PROFILES)}, auto")
     return profile
 
 

@@ -194,7 +194,7 @@ def test_cli_errors_list_what_is_accepted(capsys):
     err = capsys.readouterr().err
     assert "unknown grid 'nope'" in err and "ca_variants" in err and "text_twice" in err
     assert cli.main(["grid=ca_variants", "profile=huge"]) == 2
-    assert "accepted: smoke, cpu, small, paper, auto" in capsys.readouterr().err
+    assert "accepted: cpu, paper, small, smoke, auto" in capsys.readouterr().err
     assert cli.main(["grid=ca_variants", "only=none,bogus"]) == 2
     assert "its variants: none, gaussian, mixture" in capsys.readouterr().err
     assert cli.main(["grid=ca_variants", "launcher=ray"]) == 2
