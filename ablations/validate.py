@@ -15,7 +15,6 @@ from ablations.grids import GridError, RunSpec, expand, load_grid
 from ablations.results import RESULTS, complete_attempts
 from ablations.settings import ComposeFn, Settings, load_fn
 
-
 VOLATILE_KEYS = ("run_dir", "train.progress")  # differ between invocations without changing the run
 
 
