@@ -40,7 +40,8 @@ from ganblocks.progress import long_step
 
 from ablations import findings, tables
 from ablations.grids import GridError, load_grid
-from ablations.runner import LAUNCH, RESULTS, UntrustedCallableError, complete_attempts, load_fn
+from ablations.results import RESULTS, complete_attempts
+from ablations.settings import LAUNCH, UntrustedCallableError, load_fn
 
 RANKS = "rank_proxy.jsonl"
 RankFn = Callable[[dict[str, Path]], dict[str, dict]]
@@ -76,7 +77,7 @@ def add_rank_proxy(frame: pd.DataFrame, out_dir: Path, rank_fn: RankFn | str | N
     `rank_fn({variant: run_dir}) -> {variant: {"value": mean rank, ...}}`; default
     `ganblocks.evaluation:rank_proxy`. Results are cached in DIR/rank_proxy.jsonl by the ranked attempts and
     `ganblocks.evaluation.rank.PROTOCOL`, so a change in how the proxy scores images recomputes it.
-    `source`: the file `rank_fn` was read from (launch.json), if it was: see `runner.load_fn`.
+    `source`: the file `rank_fn` was read from (launch.json), if it was: see `ablations.settings.load_fn`.
 
     Raises:
         UntrustedCallableError: `rank_fn` came from `source` and was not allowed.

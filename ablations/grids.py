@@ -35,7 +35,9 @@ from typing import Any, Sequence
 import yaml
 
 GRID_DIR = Path(__file__).parent / "conf" / "grid"
-PROFILES = ("smoke", "cpu", "small", "paper")
+PROFILE_DIR = Path(__file__).resolve().parents[1] / "experiments" / "conf" / "profile"
+# The concrete profiles are the profile files of the training config (auto resolves to one of them): no list here.
+PROFILES = tuple(sorted(p.stem for p in PROFILE_DIR.glob("*.yaml") if p.stem != "auto"))
 DEFAULT_SEEDS = 3  # seeds per variant for a profile the grid file does not name
 DIRECTIONS = ("higher", "lower")
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")

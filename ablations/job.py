@@ -17,7 +17,8 @@ import hydra
 from omegaconf import DictConfig
 
 from ablations.grids import expand, load_grid
-from ablations.runner import Settings, git_sha, load_fn, run_spec
+from ablations.runner import run_spec
+from ablations.settings import Settings, git_sha, load_fn
 
 
 def assign_gpu(job_num: int, gpus: int) -> str | None:

@@ -23,8 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from ganblocks.io import read_jsonl
+from ganblocks.training.state import RunStatus
 
-from ablations.runner import FINAL_STATUSES, RESULTS, Settings, complete_attempts, config_key, prepare
+from ablations.results import FINAL_STATUSES, RESULTS, complete_attempts
+from ablations.runner import prepare
+from ablations.settings import Settings
+from ablations.validate import config_key
 
 
 @dataclass(frozen=True)
@@ -51,13 +55,12 @@ def run_state(out_dir: Path, variant: str, seed: int, run_dir: Path, key: str, l
         if status in FINAL_STATUSES:
             return f"done: {status} (skipped)"
         return f"retried (last attempt {status}: {rows[0].get('reason') or '?'})"
-    status_file = run_dir / "status.json"
-    if status_file.is_file():
-        try:
-            status = json.loads(status_file.read_text())
-        except json.JSONDecodeError:
-            return "resumes (unreadable status.json)"
-        return f"resumes at step {status.get('step', '?')} ({status.get('status', '?')}, not yet recorded)"
+    try:
+        status = RunStatus.read(run_dir)
+    except ValueError:  # not JSON, or not a status record
+        return "resumes (unreadable status.json)"
+    if status is not None:
+        return f"resumes at step {status.step} ({status.status}, not yet recorded)"
     if run_dir.is_dir() and any(run_dir.iterdir()):
         return "resumes from what its folder holds (not yet recorded)"
     return "to run"

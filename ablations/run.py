@@ -43,20 +43,10 @@ from typing import Callable
 from ablations.grids import GridError, list_grids
 from ablations.lock import DirLock, LockedError, UnusableFolderError
 from ablations.packing import choose_jobs, job_environment
-from ablations.runner import (
-    FINAL_STATUSES,
-    LAUNCH,
-    RESULTS,
-    check_previous,
-    complete_attempts,
-    failed_runs,
-    make_settings,
-    prepare,
-    repair_results,
-    run_grid,
-    trusted_env,
-    write_manifest,
-)
+from ablations.results import FINAL_STATUSES, RESULTS, complete_attempts, failed_runs, repair_results
+from ablations.runner import prepare, run_grid, write_manifest
+from ablations.settings import LAUNCH, make_settings, trusted_env
+from ablations.validate import check_previous
 from ganblocks.io import NoSpaceError, read_jsonl
 
 RUNNER_KEYS = ("grid", "profile", "seeds", "out_dir", "only", "launcher", "jobs", "gpus", "dry_run")

@@ -219,9 +219,7 @@ def load_cub_family(name: str, root: Path, split: str, imsize: int, text_encoder
 
     # Embeddings: the pickled ones (caption i of a file is embedding i), or from the encoder.
     encoder = resolve_text_encoder(text_encoder, **(encoder_context or {}))
-    from ganblocks.text.precomputed import PrecomputedEncoder
-
-    if isinstance(encoder, PrecomputedEncoder):
+    if getattr(encoder, "reads_dataset_embeddings", False):  # `precomputed`: no model, the pickle is the text
         emb_file = _find_embeddings(root / split, embedding_file or encoder.filename, layout)
         emb = np.asarray(read_pickle(emb_file, layout), dtype=np.float32)
         if emb.ndim == 2:

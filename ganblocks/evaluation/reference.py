@@ -18,9 +18,9 @@ from typing import Any, Callable
 
 import torch
 
+from ganblocks.evaluation.samples import EvalSamples, MetricRefused
 from ganblocks.evaluation.sampling import caption_pool, evaluation_captions
 from ganblocks.io import atomic_write_json, cache_dir, stable_hash
-from ganblocks.metrics.base import EvalSamples, MetricRefused
 
 VERSION = 1  # bump when the real row's protocol changes: old cache entries are then ignored
 MetricFn = Callable[[str], Callable[[EvalSamples], dict[str, dict]]]  # metric name -> built metric

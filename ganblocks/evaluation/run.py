@@ -17,9 +17,9 @@ from omegaconf import DictConfig, OmegaConf
 from ganblocks.evaluation.builtin import evaluator_for_dataset
 from ganblocks.evaluation.evaluator import Evaluator, center_crop, describe
 from ganblocks.evaluation.reference import real_halves, real_reference
+from ganblocks.evaluation.samples import EvalSamples, MetricRefused
 from ganblocks.evaluation.sampling import caption_pool, evaluation_captions, generate
 from ganblocks.io import atomic_write_json, stable_hash
-from ganblocks.metrics.base import EvalSamples, MetricRefused
 from ganblocks.registry import build
 
 DEFAULTS: dict[str, Any] = {

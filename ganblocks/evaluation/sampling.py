@@ -11,7 +11,7 @@ from torch import Tensor
 
 from ganblocks.blocks.conditioning import draw_all, fixed_draws
 from ganblocks.evaluation.evaluator import to_uint8
-from ganblocks.metrics.base import caption_values
+from ganblocks.evaluation.samples import caption_values
 
 
 @dataclass

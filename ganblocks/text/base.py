@@ -19,10 +19,16 @@ class TextEncoder:
 
     `context_keys` lists the keyword arguments `build_dataset` may pass when it builds an encoder by name
     (e.g. the dataset an encoder is trained on).
+
+    `reads_dataset_embeddings` (False here) marks an encoder without a model of its own (`precomputed`): a
+    loader of the StackGAN layout then reads `<split>/<encoder.filename or its default>` and hands the
+    (N, n_captions, D) embeddings to `encoder.add(captions, embeddings)` instead of calling `encode`. The
+    loader asks this attribute, not the encoder's class, so ganblocks.data never imports ganblocks.text.
     """
 
     dim: int
     context_keys: tuple[str, ...] = ()
+    reads_dataset_embeddings: bool = False
 
     def encode(self, captions: list[str]) -> torch.Tensor:
         """(N captions) -> float32 (N, dim)."""

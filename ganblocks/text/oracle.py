@@ -21,19 +21,20 @@ def _phrase_table() -> list[tuple[str, int, int]]:
     """Every phrase the synthbirds grammar can write for an attribute value: [(phrase, attribute, value)],
     longest first (so 'leaf green body feathers' is matched before 'green body feathers')."""
     from ganblocks.data import synthbirds as sb
+    from ganblocks.data.synthbirds import captions as grammar  # the grammar's word tables, read as they are
 
     table: list[tuple[str, int, int]] = []
     for attr, spec in enumerate(sb.SPEC):
         if spec.name == "size":
             for value, name in enumerate(spec.values):
-                table += [(f"{word} bird", attr, value) for word in sb._SIZE_WORDS[name]]
+                table += [(f"{word} bird", attr, value) for word in grammar._SIZE_WORDS[name]]
             continue
-        phrases = sb._PHRASES[spec.name]
+        phrases = grammar._PHRASES[spec.name]
         for value, name in enumerate(spec.values):
             if isinstance(phrases, dict):
                 table += [(p, attr, value) for p in phrases[name]]
             else:
-                table += [(p.format(c=c), attr, value) for p in phrases for c in sb._COLOR_SYNONYMS[name]]
+                table += [(p.format(c=c), attr, value) for p in phrases for c in grammar._COLOR_SYNONYMS[name]]
     return sorted(table, key=lambda item: -len(item[0]))
 
 

@@ -18,6 +18,8 @@ class PrecomputedEncoder(TextEncoder):
     since there is no model to embed new text with.
     """
 
+    reads_dataset_embeddings = True  # the loader fills it from *-embeddings.pickle (see TextEncoder)
+
     def __init__(self, filename: str | None = None) -> None:
         self.filename = filename
         self.dim = 0

@@ -194,7 +194,7 @@ def test_cli_errors_list_what_is_accepted(capsys):
     err = capsys.readouterr().err
     assert "unknown grid 'nope'" in err and "ca_variants" in err and "text_twice" in err
     assert cli.main(["grid=ca_variants", "profile=huge"]) == 2
-    assert "accepted: smoke, cpu, small, paper, auto" in capsys.readouterr().err
+    assert "accepted: cpu, paper, small, smoke, auto" in capsys.readouterr().err
     assert cli.main(["grid=ca_variants", "only=none,bogus"]) == 2
     assert "its variants: none, gaussian, mixture" in capsys.readouterr().err
     assert cli.main(["grid=ca_variants", "launcher=ray"]) == 2
@@ -298,3 +298,18 @@ def test_an_interrupted_run_is_not_continued_with_another_config(tmp_path):
     with pytest.raises(GridError, match="gaussian/seed0 \\(data.text_encoder: 'bow' -> 'rnn'\\)"):
         grid(tmp_path / "g", seeds=1, overrides=["data.text_encoder=rnn"])
     assert len(fakes.CALLS) == calls  # refused before any training
+
+
+def test_run_facts_read_the_status_record_and_guess_no_other_spelling(tmp_path):
+    from ablations.runner import run_facts
+    from ganblocks.training.state import write_status
+
+    write_status(tmp_path, "running", None, stage="stage1", params={"stage1": {"G": 10, "G_total": 10, "D": 5}},
+                 images_per_sec={"stage1": 100.0})
+    result = write_status(tmp_path, "finished", None, stage="stage2",
+                          params={"stage1": {"G": 10, "G_total": 10, "D": 5}, "stage2": {"G": 20, "G_total": 30, "D": 7}},
+                          images_per_sec={"stage1": 100.0, "stage2": 300.0})
+    assert run_facts(tmp_path, result) == {"params": 30, "images_per_s": 150.0}
+    assert run_facts(tmp_path / "none", {}) == {"params": None, "images_per_s": None}
+    # another spelling is kept as an extra key of the record, never read as the rate
+    assert run_facts(tmp_path / "none", {"status": "finished", "images_per_s": 99.0}) == {"params": None, "images_per_s": None}

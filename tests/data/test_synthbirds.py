@@ -50,7 +50,7 @@ def test_interrupted_build_leaves_nothing_that_looks_finished(tmp_path, monkeypa
             raise KeyboardInterrupt
         return real(*a, **k)
 
-    monkeypatch.setattr(sb, "render_one", dying)
+    monkeypatch.setattr(sb.cub_layout, "render_one", dying)  # where build() looks it up
     with pytest.raises(KeyboardInterrupt):
         sb.build(tmp_path / "x", "tiny", num_classes=3, images_per_class=2, max_size=32)
     assert not (tmp_path / "x").exists()

@@ -1,0 +1,100 @@
+"""Compose every run's config before anything trains, and refuse an output folder that holds other configs.
+
+`config_key` is what a recorded row is matched by: the hash of the resolved config without VOLATILE_KEYS.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+from ganblocks.io import read_jsonl, stable_hash
+
+from ablations.grids import GridError, RunSpec, expand, load_grid
+from ablations.results import RESULTS, complete_attempts
+from ablations.settings import ComposeFn, Settings, load_fn
+
+VOLATILE_KEYS = ("run_dir", "train.progress")  # differ between invocations without changing the run
+
+
+def config_key(cfg: Any) -> str:
+    """Hash of the resolved config minus VOLATILE_KEYS: rows count as done only for the same config."""
+    try:
+        from omegaconf import OmegaConf
+
+        container = OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else cfg
+    except ImportError:
+        container = cfg
+    container = json.loads(json.dumps(container, default=str))
+    for key in VOLATILE_KEYS:
+        node, *path = key.split(".")
+        parent = container
+        for part in [node, *path][:-1]:
+            parent = parent.get(part, {}) if isinstance(parent, dict) else {}
+        if isinstance(parent, dict):
+            parent.pop(key.split(".")[-1], None)
+    return stable_hash(container)
+
+
+def compose_all(specs: Sequence[RunSpec], compose_fn: ComposeFn) -> list[Any]:
+    """Compose every run's config before anything is trained; the first bad one raises, naming its run."""
+    cfgs = []
+    for spec in specs:
+        try:
+            cfgs.append(compose_fn(list(spec.overrides)))
+        except Exception as err:  # noqa: BLE001 - re-raised with the run named
+            raise GridError(
+                f"grid {spec.grid!r}, variant {spec.variant!r}, seed {spec.seed}: the config does not compose "
+                f"({type(err).__name__}: {err}); overrides were {list(spec.overrides)}"
+            ) from err
+    return cfgs
+
+
+def check_previous(specs: Sequence[RunSpec], cfgs: Sequence[Any], out_dir: Path, settings: Settings | None = None) -> None:
+    """Refuse an out_dir that would mix runs of different configs, before anything is trained.
+
+    Three places can hold an earlier config: the recorded rows of a (variant, seed) of this invocation
+    (their `config_key`), its run folder's config.yaml (a run interrupted before any row; `train` would
+    refuse it too, but only after the runs before it), and the rows of runs this invocation does not
+    touch (another `only=` or fewer seeds; composed again from `settings` with the current overrides),
+    which would land in the same table. Differences are named key by key where the run folder has its
+    config.yaml (keys that never change a result, `NON_COMPUTING_KEYS`, are ignored there).
+
+    Raises:
+        GridError: lists every clashing run with what differs, and how to start afresh.
+    """
+    from ganblocks.training.runconfig import config_differences, stored_config
+
+    out_dir = Path(out_dir)
+    latest = complete_attempts(read_jsonl(out_dir / RESULTS))
+    pairs = list(zip(specs, cfgs)) + _recorded_elsewhere(specs, latest, settings)
+    clashes = []
+    for spec, cfg in pairs:
+        rows = latest.get((spec.variant, spec.seed))
+        run_dir = out_dir / rows[0]["run_dir"] if rows and rows[0].get("run_dir") else Path(spec.run_dir)
+        old = stored_config(run_dir) if run_dir.is_dir() else None
+        keys = config_differences(old, cfg) if old is not None else []
+        if old is not None and not keys and rows and rows[0].get("config_key") != config_key(cfg):
+            keys = config_differences(old, cfg, ignore=VOLATILE_KEYS)  # e.g. metrics: they made the rows
+        if rows and rows[0].get("config_key") != config_key(cfg) or keys:
+            what = "; ".join(keys) if keys else f"recorded with overrides {rows[0].get('overrides')}"
+            clashes.append(f"{spec.variant}/seed{spec.seed} ({what})")
+    if clashes:
+        raise GridError(
+            f"{out_dir} already holds runs made with a different config (stored -> given): {'; '.join(clashes)}. "
+            f"One table would mix them. Give another out_dir=, or remove that folder to start again."
+        )
+
+
+def _recorded_elsewhere(specs: Sequence[RunSpec], latest: dict, settings: Settings | None) -> list[tuple[RunSpec, Any]]:
+    """(spec, config now) of every recorded (variant, seed) that `specs` leave out, composed as this
+    invocation would compose it (variants no longer in the grid are skipped)."""
+    chosen = {(s.variant, s.seed) for s in specs}
+    extra = {key for key in latest if key not in chosen}
+    if not extra or settings is None:
+        return []
+    grid = load_grid(settings.grid)
+    every = expand(grid, settings.out_dir, settings.profile, max(seed for _, seed in extra) + 1, None, settings.overrides)
+    pick = [s for s in every if (s.variant, s.seed) in extra]
+    return list(zip(pick, compose_all(pick, load_fn(settings.compose_fn, "compose_fn"))))
