@@ -10,6 +10,7 @@ from ganblocks.io import read_jsonl
 from ganblocks.training import load_generator, train
 from ganblocks.training.checkpoint import load_checkpoint
 from ganblocks.training.state import read_status
+from tests.training.fakes import nan_d_loss_at_call
 
 
 def _ckpt(run, stage, name="final"):
@@ -75,22 +76,23 @@ def test_resume_is_exact(tiny_data, tiny_cfg, tmp_path, stop):
     assert not (tmp_path / "resumed" / "checkpoints" / "stage2" / "last.pt").exists()
 
 
-def test_nan_loss_marks_the_run_diverged_and_saves_its_state(tiny_data, tiny_cfg, tmp_path):
-    status = train(tiny_cfg("pipeline=two_stage", "train.nan_at_step=1"), tmp_path)
+def test_nan_loss_marks_the_run_diverged_and_saves_its_state(tiny_data, tiny_cfg, tmp_path, monkeypatch):
+    nan_d_loss_at_call(monkeypatch, 1)
+    status = train(tiny_cfg("pipeline=two_stage"), tmp_path)
     assert status["status"] == "diverged" and status["stage"] == "stage1"
     assert "non-finite" in status["reason"] and "stage1" in status["reason"]
     assert read_status(tmp_path)["status"] == "diverged"
     saved = _ckpt(tmp_path, "stage1", "diverged")
     assert saved["step"] == 2  # the step that produced the NaN, and nothing after it
     assert not (tmp_path / "checkpoints" / "stage2").exists()
-    assert train(tiny_cfg("pipeline=two_stage", "train.nan_at_step=1"), tmp_path)["status"] == "diverged"  # the caller decides
+    assert train(tiny_cfg("pipeline=two_stage"), tmp_path)["status"] == "diverged"  # the caller decides
 
 
 @pytest.mark.parametrize(
     "overrides",
     [[f"loss.name={name}"] for name in ("bce", "minimax", "hinge")]
     + [[f"model.d_head={head}"] for head in ("vanilla", "matching_aware", "joint")]
-    + [["loss.gan_int=true"], ["preset=official"], ["model.conditioning=mixture"], ["model.conditioning=none"],
+    + [["loss.text_transform=gan_int"], ["preset=official"], ["model.conditioning=mixture"], ["model.conditioning=none"],
        ["pipeline=one_stage"], ["pipeline=two_stage", "preset=official", "train.ema_decay=0.9"]],
     ids=lambda o: "+".join(o),
 )
