@@ -73,6 +73,7 @@ class TrainConfig:
     betas: list[float] = accepts(low=0, below=1, length=2)
     epochs: int = accepts(low=1)
     max_steps: int | None = accepts(low=1)
+    step_factor: float = accepts(above=0)
     lr_halve_every: int | None = accepts(low=1)
     ema_decay: float | None = accepts(above=0, high=1)
     checkpoint_every: int = accepts(low=1)

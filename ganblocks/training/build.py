@@ -167,6 +167,7 @@ def build_stage(cfg: DictConfig, stage_cfg: DictConfig, index: int, run_dir: str
     opt_d = precision.make_adam([p for p in D.parameters() if p.requires_grad], cfg, plan)
     steps_per_epoch = max(1, len(loader))
     total_steps = int(cfg.train.max_steps) if cfg.train.max_steps is not None else int(cfg.train.epochs) * steps_per_epoch
+    total_steps = max(1, round(float(cfg.train.step_factor) * total_steps))
     halve = None if cfg.train.lr_halve_every is None else int(cfg.train.lr_halve_every) * steps_per_epoch
     factor = (lambda step: 0.5 ** (step // halve)) if halve else (lambda step: 1.0)
     sched_g = torch.optim.lr_scheduler.LambdaLR(opt_g, factor)
