@@ -83,3 +83,12 @@ def test_block_swaps_train_in_the_tree(tiny_data, tiny_cfg, tmp_path, overrides)
     assert [(r["stage"], r["step"]) for r in records] == [("tree", 2), ("tree", 4)]
     assert all(math.isfinite(r["loss_d"]) and math.isfinite(r["loss_g"]) for r in records)
     assert (tmp_path / "samples" / "tree_0000004.png").is_file()
+
+
+def test_step_factor_gives_the_tree_the_training_images_of_two_stages(tiny_data, tiny_cfg, tmp_path):
+    """Grid `families` trains the tree with train.step_factor=2: as many images as two_stage's two stages."""
+    train(tiny_cfg(*TREE, "train.step_factor=2"), tmp_path / "tree")
+    train(tiny_cfg("pipeline=two_stage"), tmp_path / "two")
+    tree = [r["step"] for r in read_jsonl(tmp_path / "tree" / "log.jsonl")]
+    two = [r["step"] for r in read_jsonl(tmp_path / "two" / "log.jsonl")]
+    assert tree[-1] == 8 and two[-1] == 4 and len({r for r in two}) == 2  # 8 tree steps = 4 + 4 stage steps
