@@ -63,6 +63,8 @@ def _activations_per_image(G, D) -> int:
     """Elements of every leaf module's output in one G forward and one D encoding, per image (meta tensors)."""
     import torch
 
+    from ganblocks.training import assemble
+
     count = [0]
 
     def hook(module, inputs, output):
@@ -72,7 +74,9 @@ def _activations_per_image(G, D) -> int:
     handles = [m.register_forward_hook(hook) for m in (*G.modules(), *D.modules())]
     try:
         out = G(torch.randn(2, TEXT_DIM_BOUND), torch.randn(2, G.noise_dim))  # 2: BatchNorm needs > 1 in training
-        D.encode(out.image)
+        images = out.images if out.images is not None else (out.image,)  # a tree: one D per scale
+        for d, image in zip(assemble.discriminators(D), images):
+            d.encode(image)
     finally:
         for h in handles:
             h.remove()

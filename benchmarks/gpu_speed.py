@@ -42,23 +42,23 @@ def _setting(cpu_dry_run: bool) -> tuple[str, str]:
 
 def _stage(device: str, width: str, stage: str, path: str):
     from benchmarks.test_train_speed import PATHS, STAGES, bench_config, fresh_stage_cfg
-    from ganblocks.training.loop import build_stage, configure_backends
+    from ganblocks.training.build import build_stage, configure_backends
 
     cfg = bench_config(device, width, PATHS[path])
     dev = torch.device(device)
-    configure_backends(cfg, dev)
+    configure_backends(dev, cfg.train.cpu_threads)
     st = build_stage(cfg, fresh_stage_cfg(cfg, stage), STAGES[stage], tempfile.mkdtemp(prefix="speed-"), dev)
     return cfg, st, dev
 
 
 def _time_steps(cfg, st, dev, batches, steps: int) -> float:
     """Median seconds of one `train_step` over `steps` timed steps (device synchronized per step)."""
-    from ganblocks.training.loop import train_step
+    from ganblocks.training.step import train_step
 
     times = []
     for batch in itertools.islice(itertools.cycle(batches), steps):
         t0 = time.perf_counter()
-        train_step(cfg, st, batch, dev)
+        train_step(st, batch)
         if dev.type == "cuda":
             torch.cuda.synchronize()
         times.append(time.perf_counter() - t0)
@@ -71,7 +71,7 @@ def profile(out: Path, cpu_dry_run: bool, top: int = 25) -> dict:
 
     from benchmarks.test_train_speed import epochs
     from ganblocks.training.flops import mfu, peak_flops, train_step_flops
-    from ganblocks.training.loop import train_step
+    from ganblocks.training.step import train_step
 
     device, width = _setting(cpu_dry_run)
     report = {"device": torch.cuda.get_device_name() if device == "cuda" else "cpu", "width": width,
@@ -81,7 +81,7 @@ def profile(out: Path, cpu_dry_run: bool, top: int = 25) -> dict:
         for path in ("fast", "fast_eager"):
             cfg, st, dev = _stage(device, width, stage, path)
             batches = list(itertools.islice(epochs(st.loader), 4))
-            flops = train_step_flops(cfg, st, batches[0], dev)
+            flops = train_step_flops(st, batches[0])
             warm, timed = (10, 30) if device == "cuda" else (1, 3)
             _time_steps(cfg, st, dev, batches, warm)
             seconds = _time_steps(cfg, st, dev, batches, timed)
@@ -96,7 +96,7 @@ def profile(out: Path, cpu_dry_run: bool, top: int = 25) -> dict:
                 n = 5 if device == "cuda" else 2
                 with torch_profile(activities=activities) as prof:
                     for batch in itertools.islice(itertools.cycle(batches), n):
-                        train_step(cfg, st, batch, dev)
+                        train_step(st, batch)
                     if device == "cuda":
                         torch.cuda.synchronize()
                 entry["top_kernels"], entry["busy_ms_per_step"] = _top(prof, device, n, top)

@@ -1,6 +1,6 @@
 """Training-step speed (images/s) of Stage-I and Stage-II: plain float32 eager versus the fast path.
 
-The timed call is the trainer's own step (`ganblocks.training.loop.train_step`, one D step then one G step)
+The timed call is the trainer's own step (`ganblocks.training.step.train_step`, one D step then one G step)
 on a stage from `build_stage`, `official` preset. Batches are drawn beforehand from the real BatchLoader
 over the tiny built-in dataset (crop and flip done) and cycled, so loading is excluded from the timing
 (it has its own benchmark in test_data_speed.py). Paths:
@@ -41,7 +41,8 @@ from omegaconf import DictConfig, OmegaConf
 from benchmarks.conftest import run_benchmark
 from experiments.config import compose
 from ganblocks.training.flops import mfu, peak_flops, train_step_flops
-from ganblocks.training.loop import Stage, build_stage, configure_backends, train_step
+from ganblocks.training.build import build_stage, configure_backends
+from ganblocks.training.step import Stage, train_step
 
 WIDTHS = {
     "small": {"gf_dim": 16, "df_dim": 16, "batch_size": 16, "stage1_size": 64, "stage2_size": 128},
@@ -94,7 +95,7 @@ def backend_flags(cfg: DictConfig, device: torch.device, path: str):
     keeps PyTorch's CUDA defaults (no TF32 matmuls, no autotune); everything restored afterwards."""
     saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32, torch.backends.cudnn.benchmark)
     threads = torch.get_num_threads()
-    configure_backends(cfg, device)
+    configure_backends(device, cfg.train.cpu_threads)
     if path == "plain":
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = False, True
         torch.backends.cudnn.benchmark = False
@@ -137,12 +138,12 @@ def test_train_step(benchmark, device, width, stage, path):
         if path == "plain":
             plain_optimizers(cfg, st)
         batches = list(itertools.islice(epochs(st.loader), N_BATCHES))
-        flops = train_step_flops(cfg, st, batches[0], dev)  # one eager step; counted FLOPs do not depend on dtype
+        flops = train_step_flops(st, batches[0])  # one eager step; counted FLOPs do not depend on dtype
         cycle = itertools.cycle(batches)
         cuda = dev.type == "cuda"
         if cuda:
             torch.cuda.reset_peak_memory_stats(dev)
-        run_benchmark(benchmark, lambda: train_step(cfg, st, next(cycle), dev), device,
+        run_benchmark(benchmark, lambda: train_step(st, next(cycle)), device,
                       rounds=20 if cuda else 5, warmup_rounds=5 if cuda else 1, items=len(batches[0]))
 
     seconds = benchmark.stats.stats.median

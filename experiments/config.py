@@ -260,7 +260,7 @@ def _check_models(cfg: DictConfig) -> list[str]:
 
 
 def _graph_problem(cfg: DictConfig) -> list[str]:
-    """`train.cuda_graph=true` where the step cannot be captured (CPU, torchrun, compile, nan_at_step)."""
+    """`train.cuda_graph=true` where the step cannot be captured (CPU, torchrun, compile)."""
     import torch
 
     from ganblocks.training.precision import graph_blocker

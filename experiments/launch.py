@@ -92,7 +92,7 @@ def check_run_dir(run_dir: str) -> None:
 def agree_across_ranks(value: str) -> str:
     """Rank 0's `value` on every rank, broadcast over the default process group (created if missing).
 
-    The group is the one training uses (`ganblocks.training.loop`: nccl on CUDA, gloo on CPU, from the
+    The group is the one training uses (`ganblocks.training.distributed`: nccl on CUDA, gloo on CPU, from the
     torchrun environment RANK / WORLD_SIZE / MASTER_ADDR / MASTER_PORT); training finds it initialised.
     """
     import torch

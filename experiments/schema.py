@@ -61,8 +61,9 @@ class DataConfig:
 class LossConfig:
     name: str = accepts(registry="loss")
     kl_weight: float = accepts(low=0)
-    gan_int: bool = accepts()
+    text_transform: str = accepts(registry="text_transform")
     gan_int_beta: float = accepts(low=0, high=1)
+    regularisers: list[str] = accepts(registry="regulariser")
 
 
 @dataclass
@@ -72,6 +73,7 @@ class TrainConfig:
     betas: list[float] = accepts(low=0, below=1, length=2)
     epochs: int = accepts(low=1)
     max_steps: int | None = accepts(low=1)
+    step_factor: float = accepts(above=0)
     lr_halve_every: int | None = accepts(low=1)
     ema_decay: float | None = accepts(above=0, high=1)
     checkpoint_every: int = accepts(low=1)
@@ -85,7 +87,6 @@ class TrainConfig:
     progress: bool = accepts()
     tensorboard: bool = accepts()
     cpu_threads: int | None = accepts(low=1, high=1024)
-    nan_at_step: int | None = accepts(low=0)
 
 
 @dataclass

@@ -45,7 +45,7 @@ def main(hydra_cfg: DictConfig) -> int:
     from ganblocks.io import NoSpaceError, UnsafeFileError
     from ganblocks.training import train
     from ganblocks.training.checkpoint import CheckpointError
-    from ganblocks.training.loop import DeviceError
+    from ganblocks.training.build import DeviceError
     from ganblocks.training.runconfig import ConfigMismatchError
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)

@@ -27,6 +27,7 @@ KINDS: tuple[str, ...] = (
     "generator",
     "discriminator",
     "text_encoder",
+    "text_transform",
     "loss",
     "regulariser",
     "dataset",

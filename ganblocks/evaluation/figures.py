@@ -138,7 +138,7 @@ def discriminator_features(ctx: Any) -> Callable[[Tensor], Tensor] | None:
             fixed = assemble.build_stage_models(ctx.run_cfg, stages[stage.fixed], state["text_dim"], None)[0]
         D = assemble.build_stage_models(ctx.run_cfg, stage, state["text_dim"], fixed)[1]
         D.load_state_dict(state["discriminator"])
-        D.eval()
+        D = assemble.discriminators(D)[-1].eval()  # a tree's: the D of the output scale
     except Exception:  # noqa: BLE001 - the figure falls back to evaluator features and says so
         return None
     return lambda images: D.encode(images.float() / 127.5 - 1.0)

@@ -1,10 +1,11 @@
-"""Helpers shared by the model files: argument checks, conditioning construction, input checks."""
+"""Helpers shared by the model files: argument checks, conditioning construction, input checks, D conditions."""
 
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
+import torch
 from torch import Tensor, nn
 
 from ganblocks.registry import build
@@ -43,3 +44,23 @@ def check_input(model: str, name: str, x: Tensor, dim: int) -> None:
     """`x` must be (B, dim)."""
     if x.dim() != 2 or x.shape[1] != dim:
         raise ValueError(f"{model}: {name} of shape {tuple(x.shape)}; expected (B, {dim})")
+
+
+def discriminator_conditions(condition_input: str, text: Tensor, wrong_text: Tensor, cond: Any,
+                             encode: Callable[[Tensor], Any]) -> tuple[Tensor, Tensor]:
+    """A discriminator's condition for the matching and for the mismatched captions, as it takes them.
+
+    "text" (paper): the raw embeddings (B, D), which the D compresses itself. "cond_mean" (official): the
+    generator's conditioning mean `cond.mean` (B, N_g), detached, and `encode(wrong_text).mean` for the
+    mismatched captions (encode = the generator's conditioning block; run without gradients).
+
+    Raises:
+        ValueError: another `condition_input`.
+    """
+    if condition_input == "text":
+        return text, wrong_text
+    if condition_input == "cond_mean":
+        with torch.no_grad():
+            wrong_mean = encode(wrong_text).mean
+        return cond.mean.detach(), wrong_mean.detach()
+    raise ValueError(f"condition_input={condition_input!r}; expected 'cond_mean' or 'text'")

@@ -7,14 +7,15 @@ strict=True; every block is taken from the registry by name.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import torch
 from torch import Tensor, nn
 
 from ganblocks.blocks.init import init_weights_
 from ganblocks.blocks.upsample import conv3x3
-from ganblocks.models._common import build_conditioning, check_input, check_positive, doublings, flat
+from ganblocks.models._common import (build_conditioning, check_input, check_positive,
+                                      discriminator_conditions, doublings, flat)
 from ganblocks.registry import build, register
 from ganblocks.types import DiscriminatorOutput, GeneratorOutput
 
@@ -174,6 +175,12 @@ class TextImageDiscriminator(nn.Module):
 
     def forward(self, images: Tensor, condition: Tensor | None = None) -> DiscriminatorOutput:
         return self.head(self.encode(images), condition)
+
+    def conditions(self, text: Tensor, wrong_text: Tensor, cond: Any,
+                   encode: Callable[[Tensor], Any]) -> tuple[Tensor, Tensor]:
+        """This D's condition for the matching and mismatched captions (`_common.discriminator_conditions`):
+        text (B, D), wrong_text (B, D), the generator's `ConditioningOutput` and its conditioning block."""
+        return discriminator_conditions(self.condition_input, text, wrong_text, cond, encode)
 
 
 @register("discriminator", "stage1")

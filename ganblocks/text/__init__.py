@@ -1,8 +1,10 @@
-"""Text encoders (`text_encoder` registry): precomputed, bow, rnn, minilm, oracle (diagnosis only).
+"""Text encoders (`text_encoder` registry): precomputed, bow, rnn, minilm, oracle (diagnosis only); text
+transforms (`text_transform` registry): none, gan_int.
 
 Every encoder has `encode(captions: list[str]) -> float32 (N, dim)`, `dim` and `cache_key()`.
 """
 
 from ganblocks.text.base import TextEncoder, tokenize  # noqa: F401
 from ganblocks.text import bow, minilm, oracle, precomputed, rnn  # noqa: F401  (register the encoders)
+from ganblocks.text import transforms  # noqa: F401  (text transforms for G, kind `text_transform`)
 from ganblocks.text import damsm  # noqa: F401  (DAMSM word/sentence and image encoders, kind `damsm`)

@@ -59,7 +59,7 @@ def build_stage_models(cfg: DictConfig, stage: DictConfig, text_dim: int,
     preset = cfg.model.preset
     g_name, d_name = stage.generator, stage.discriminator
     g_base = generator_kwargs(g_name, preset)
-    g_over: dict[str, Any] = {"text_dim": text_dim, "out_size": int(stage.imsize)}
+    g_over: dict[str, Any] = {"text_dim": text_dim, **_output_sizes(cfg, stage, g_base)}
     for key, keyword in _GENERATOR_KEYS.items():
         if keyword in g_base and cfg.model[key] is not None:
             g_over[keyword] = cfg.model[key]
@@ -75,13 +75,40 @@ def build_stage_models(cfg: DictConfig, stage: DictConfig, text_dim: int,
         if frozen is not None:
             frozen.requires_grad_(False).eval()
 
-    d_over: dict[str, Any] = {"text_dim": text_dim, "image_size": int(stage.imsize), "d_head": stage.d_head}
+    d_over: dict[str, Any] = {"text_dim": text_dim, "d_head": stage.d_head}
     for key, keyword in _DISCRIMINATOR_KEYS.items():
         if cfg.model[key] is not None:
             d_over[keyword] = cfg.model[key]
-    D = registry("discriminator").build(d_name, where=f"pipeline stage {stage.name!r} discriminator",
-                                        **discriminator_kwargs(d_name, preset, **d_over))
+    where = f"pipeline stage {stage.name!r} discriminator"
+    sizes = getattr(G, "sizes", None)  # a multi-scale generator (a tree) names its scales: one D per scale
+    if sizes is None:
+        D = registry("discriminator").build(d_name, where=where, **discriminator_kwargs(
+            d_name, preset, image_size=int(stage.imsize), **d_over))
+    else:
+        D = nn.ModuleList(registry("discriminator").build(d_name, where=f"{where} ({size} px)", **discriminator_kwargs(
+            d_name, preset, image_size=int(size), **d_over)) for size in sizes)
     return G, D
+
+
+def discriminators(D: nn.Module) -> list[nn.Module]:
+    """The discriminators of a stage's D module (`build_stage_models`), lowest scale first."""
+    return list(D) if isinstance(D, nn.ModuleList) else [D]
+
+
+def _output_sizes(cfg: DictConfig, stage: DictConfig, g_base: dict[str, Any]) -> dict[str, Any]:
+    """The generator keywords that set its output size: `out_size` (one image), or a tree's `base_size` and
+    `branches` (model.stage1_size doubled up to the stage's imsize: 64 -> 256 is 3 branches)."""
+    imsize = int(stage.imsize)
+    if "branches" not in g_base:
+        return {"out_size": imsize} if "out_size" in g_base else {}
+    base = int(cfg.model.stage1_size)
+    branches, size = 1, base
+    while size < imsize:
+        branches, size = branches + 1, size * 2
+    if size != imsize:
+        raise ValueError(f"pipeline stage {stage.name!r}: imsize={imsize} is not model.stage1_size={base} "
+                         f"doubled 0, 1 or 2 times; a tree's scales are {base}, {2 * base}, {4 * base}")
+    return {"base_size": base, "branches": branches}
 
 
 def _shared_stage1(cfg: DictConfig, text_dim: int) -> dict[str, Any]:

@@ -9,7 +9,8 @@ it is read with `torch.load(weights_only=True)`: a crafted file cannot run code 
 file that does not match its sidecar, or that torch cannot read, is `CheckpointError` naming the file;
 the loop then falls back to the previous checkpoint (`last.pt` -> `previous.pt`) with a warning.
 
-Stage-level: `stage_state(stage, rng_per_rank)` is what the loop saves, `restore_stage` puts it back.
+Stage-level: `stage_state(stage, rng_per_rank)` is what the loop saves (`write_stage_checkpoint`: last.pt
+rotated to previous.pt first), `restore_stage` puts it back.
 Run-level: `finals_present` (a finished run's final.pt files are all good), `cut_log` (log.jsonl back to a
 resumed step), `load_generator` (a run's final generator).
 """
@@ -40,7 +41,7 @@ from ganblocks.training import assemble
 from ganblocks.training.state import rng_state, set_rng_state
 
 __all__ = ["CheckpointError", "UnsafeFileError", "save_checkpoint", "load_checkpoint", "load_latest",
-           "remove_checkpoint", "sidecar", "stage_state", "restore_stage", "finals_present", "cut_log",
+           "remove_checkpoint", "sidecar", "stage_state", "write_stage_checkpoint", "restore_stage", "finals_present", "cut_log",
            "load_generator"]
 
 
@@ -142,7 +143,7 @@ def load_latest(paths: Sequence[Path], warn: Callable[[str], None],
 # What a stage saves and restores
 # ----------------------------------------------------------------------------------------------------------
 def stage_state(s: Any, rng_per_rank: list[dict] | None) -> dict[str, Any]:
-    """Everything a `loop.Stage` needs to continue bit for bit: weights, optimizers, schedules, EMA, loader
+    """Everything a `step.Stage` needs to continue bit for bit: weights, optimizers, schedules, EMA, loader
     position, RNG states, and the statistics summed since the last log record."""
     return {
         "stage": s.name,
@@ -160,6 +161,30 @@ def stage_state(s: Any, rng_per_rank: list[dict] | None) -> dict[str, Any]:
         "rng_per_rank": rng_per_rank,
         "log_sums": {k: v.detach().cpu() for k, v in s.sums.items()},
     }
+
+
+def write_stage_checkpoint(s: Any, path: Path, dist: Any, *, every_rank: bool = True) -> None:
+    """Rank 0 writes the stage's state (`stage_state`) to `path`.
+
+    Under DDP every rank's RNG state goes in too (`rng_per_rank`; a collective, so all ranks call this at the
+    same step), so that after a resume each rank draws its own noise again rather than all of them rank 0's.
+    `every_rank=False` (the diverged state, which ranks may reach at different steps) skips the collective
+    and keeps rank 0's RNG state only. A new `last.pt` first moves the old one (with its sidecar) to
+    `previous.pt`, the fallback when the new one turns out bad; every moment of that sequence leaves files
+    `load_latest` can verify.
+    """
+    from ganblocks.training.distributed import gather_rng_states
+
+    per_rank = gather_rng_states(dist) if every_rank else None
+    if not dist.main:
+        return
+    if path.name == "last.pt" and path.is_file():
+        previous = path.with_name("previous.pt")
+        sidecar(previous).unlink(missing_ok=True)
+        os.replace(path, previous)
+        if sidecar(path).is_file():
+            os.replace(sidecar(path), sidecar(previous))
+    save_checkpoint(path, stage_state(s, per_rank))
 
 
 def restore_stage(s: Any, state: dict[str, Any], rank: int = 0) -> None:

@@ -1,6 +1,6 @@
 """Model FLOPs of a training step, device peaks, and model FLOPs utilisation (MFU).
 
-    flops = train_step_flops(cfg, stage, batch, device)     # D step + G step, forward + backward
+    flops = train_step_flops(stage, batch)                  # D step + G step, forward + backward
     peak = peak_flops("cuda", torch.bfloat16)               # None on CPU or an unknown GPU
     utilisation = mfu(flops, seconds_per_step, peak)        # achieved FLOP/s over the peak
 
@@ -16,7 +16,6 @@ import re
 from typing import Any, Callable
 
 import torch
-from omegaconf import DictConfig
 from torch.utils.flop_counter import FlopCounterMode
 
 from ganblocks.types import Batch
@@ -49,28 +48,26 @@ def count_flops(fn: Callable[[], Any]) -> int:
     return int(counter.get_total_flops())
 
 
-def train_step_flops(cfg: DictConfig, stage: Any, batch: Batch, device: torch.device | str) -> int:
+def train_step_flops(stage: Any, batch: Batch) -> int:
     """Model FLOPs of one training step (D forward + backward, then G forward + backward through D).
 
     Runs one real `train_step` on the stage's eager modules (compiled / DDP wrappers are bypassed, the
     count is the same), so the stage's weights, optimizers and schedules advance by one step, as any step.
 
     Args:
-        cfg: the run config the stage was built from.
-        stage: a `ganblocks.training.loop.Stage` from `build_stage`.
-        batch: one batch at the stage's size (its batch size sets the count).
-        device: the stage's device.
+        stage: a `ganblocks.training.step.Stage` from `build.build_stage`.
+        batch: one batch at the stage's size (its batch size sets the count), on the stage's device.
 
     Returns:
         FLOPs per step (2 per multiply-add).
     """
-    from ganblocks.training.loop import _PairScorer, train_step
+    from ganblocks.training.step import DiscriminatorScorer, train_step
 
     plan = getattr(stage, "plan", None)  # eager even where the stage replays a CUDA graph
     plan = dataclasses.replace(plan, cuda_graph=False) if plan is not None else None
-    eager = dataclasses.replace(stage, G_step=stage.G, D_step=_PairScorer(stage.D), sums={}, nonfinite=None,
-                                plan=plan, graph=None)
-    return count_flops(lambda: train_step(cfg, eager, batch, torch.device(device)))
+    pairs = [dataclasses.replace(pair, D_step=DiscriminatorScorer(pair.D)) for pair in stage.pairs]
+    eager = dataclasses.replace(stage, G_step=stage.G, pairs=pairs, sums={}, nonfinite=None, plan=plan, graph=None)
+    return count_flops(lambda: train_step(eager, batch))
 
 
 def peak_flops_for_name(name: str, precision: torch.dtype | str) -> float | None:

@@ -1,6 +1,6 @@
 """The whole training step (D step, G step, Adam, EMA) captured once in a CUDA graph and replayed.
 
-    train_step(cfg, stage, batch, device)   # goes through `graphed_step` when stage.plan.cuda_graph
+    train_step(stage, batch)   # goes through `graphed_step` when stage.plan.cuda_graph
 
 Why: Stage-I at paper width is launch-bound (~500 kernel launches, GPU busy 4.7 ms of an 11-15 ms step on
 an H200); one graph replay launches them all at once (shared/FACTS.md: 13.0 -> 8.6 ms fp32, 14.5 -> 7.1 ms
@@ -29,10 +29,9 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from typing import Any
+from typing import Any, Callable
 
 import torch
-from omegaconf import DictConfig
 
 from ganblocks.training.state import rng_state, set_rng_state
 from ganblocks.types import Batch
@@ -59,20 +58,22 @@ class GraphedStep:
     """One stage's step as a replayable CUDA graph (or, with capture=False, its eager stand-in).
 
     Args:
-        cfg: the run config.
-        s: the stage (`ganblocks.training.loop.Stage`); its models and optimizers are used in place.
+        s: the stage (`ganblocks.training.step.Stage`); its models and optimizers are used in place.
         batch: a batch whose shapes and dtypes the static buffers take.
-        device: the stage's device.
         capture: record a CUDA graph (CUDA only); False runs the eager step on the static buffers.
+        step: the eager step it captures, `ganblocks.training.step.train_step` (passed in, so that this
+            module does not import the step that imports it).
 
     Raises:
         ValueError: capture=True on a device that is not CUDA.
     """
 
-    def __init__(self, cfg: DictConfig, s: Any, batch: Batch, device: torch.device, capture: bool = True) -> None:
+    def __init__(self, s: Any, batch: Batch, capture: bool = True, *, step: Callable[[Any, Batch], None]) -> None:
+        device = s.device
+        self.step = step
         if capture and device.type != "cuda":
             raise ValueError(f"a CUDA graph needs a CUDA device, got {device}; use train.cuda_graph=auto or false")
-        self.cfg, self.device, self.capture = cfg, device, capture
+        self.device, self.capture = device, capture
         self.static = Batch(**{k: v.detach().clone() for k, v in batch.__dict__.items()})
         self.view = eager_view(s)
         self.lrs = _lrs(s)
@@ -101,10 +102,8 @@ class GraphedStep:
 
     # ------------------------------------------------------------------------------------------------------
     def _body(self) -> None:
-        from ganblocks.training.loop import train_step
-
         self.view.sums, self.view.nonfinite = {}, None
-        train_step(self.cfg, self.view, self.static, self.device)
+        self.step(self.view, self.static)
 
     def _record(self, s: Any) -> None:
         """Warm up, restore every state the warm-up moved, then capture (CUDA) or keep the eager body."""
@@ -130,15 +129,14 @@ class GraphedStep:
             _restore_rng(saved)  # capturing records kernels without running them; the RNG stays where it was
 
 
-def graphed_step(cfg: DictConfig, s: Any, batch: Batch, device: torch.device) -> None:
-    """`train_step` through the stage's graph (captured on the first call, or again for a new batch shape)."""
+def graphed_step(s: Any, batch: Batch, step: Callable[[Any, Batch], None]) -> None:
+    """`step` (the eager `train_step`) through the stage's graph (captured on the first call, or again for a
+    new batch shape)."""
     if s.graph is None:
-        s.graph = GraphedStep(cfg, s, batch, device, capture=device.type == "cuda")
+        s.graph = GraphedStep(s, batch, capture=s.device.type == "cuda", step=step)
     if not s.graph.accepts(batch):
-        from ganblocks.training.loop import train_step
-
         view = eager_view(s)
-        train_step(cfg, view, batch, device)
+        step(view, batch)
         _accumulate(s, view)
         s.sched_g.step()
         s.sched_d.step()

@@ -16,8 +16,7 @@ paper width, batch 64):
 - A larger stage (Stage-II) is compute-bound: bf16 + channels_last (38.6 ms; fp32 81.6, fp32+CL 59.7,
   bf16 63.3). A graph barely moves it (83 -> 82 ms) but costs nothing per step, so `auto` graphs it too.
 
-`cuda_graph=auto` captures the step when it can: CUDA, one process (no torchrun), no torch.compile, no
-`train.nan_at_step` test hook (a graph replays the step it captured, not a Python branch). Forcing
+`cuda_graph=auto` captures the step when it can: CUDA, one process (no torchrun), no torch.compile. Forcing
 `cuda_graph=true` where it cannot raises `ValueError` naming the reason before any training.
 On CPU every plan is float32, contiguous, for-loop Adam, eager: bit-for-bit the trainer's earlier CPU path
 (exact resume and the CPU results are unchanged).
@@ -55,14 +54,13 @@ def plan_stage(cfg: DictConfig, stage_cfg: DictConfig, device: torch.device, wor
     """The plan of one stage from `cfg.train` and the recorded rule (module docstring).
 
     Args:
-        cfg: the run config (`train.amp`, `train.channels_last`, `train.cuda_graph`, `train.compile`,
-            `train.nan_at_step`).
+        cfg: the run config (`train.amp`, `train.channels_last`, `train.cuda_graph`, `train.compile`).
         stage_cfg: the stage's pipeline entry (its `imsize` says launch-bound or compute-bound).
         device: where the stage trains.
         world_size: processes under torchrun (a graph is captured only in a single process).
 
     Raises:
-        ValueError: `train.cuda_graph=true` where a graph cannot run (CPU, torchrun, compile, nan_at_step).
+        ValueError: `train.cuda_graph=true` where a graph cannot run (CPU, torchrun, compile).
     """
     tr = cfg.train
     graph_setting = _setting(tr.get("cuda_graph", "auto"))
@@ -97,8 +95,6 @@ def graph_blocker(cfg: DictConfig, device: torch.device, world_size: int = 1) ->
         return f"the run has {world_size} processes (torchrun); graphs are captured in a single process only"
     if cfg.train.compile:
         return "train.compile=true (torch.compile and a hand-captured graph do not mix)"
-    if cfg.train.get("nan_at_step") is not None:
-        return "train.nan_at_step is set (a test hook the graph would not replay)"
     return None
 
 

@@ -81,8 +81,11 @@ def test_interrupted_real_run_gives_the_same_table(tmp_path):
     assert _numbers(resumed / "table.csv") == _numbers(reference / "table.csv")
 
 
-def test_real_divergence_is_recorded(tmp_path):
-    out = _grid(tmp_path / "g", ["none"], extra=["train.nan_at_step=0"], plots=False)
+def test_real_divergence_is_recorded(tmp_path, monkeypatch):
+    from tests.training.fakes import nan_d_loss_at_call
+
+    nan_d_loss_at_call(monkeypatch, 0)  # the first step's D loss is NaN
+    out = _grid(tmp_path / "g", ["none"], plots=False)
     (row,) = read_jsonl(out / RESULTS)
     assert row["status"] == "diverged" and row["reason"]
     assert "0/1 (seed 0 diverged)" in (out / "table.md").read_text()

@@ -9,7 +9,7 @@ import pytest
 from ablations.grids import GridError, expand, list_grids, load_grid, parse_grid, parse_only
 from ganblocks.registry import names
 
-GRIDS = ("ca_variants", "upsampling", "discriminator", "residual", "stages", "text_twice")
+GRIDS = ("ca_variants", "upsampling", "discriminator", "residual", "stages", "text_twice", "families", "color_consistency")
 
 
 def test_the_issue_grids_exist():

@@ -1,5 +1,5 @@
-"""The StackGAN++ presets (experiments/conf/preset/*_v2.yaml): their values, the tree they build, and a clear
-refusal from the pipelines that build StackGAN-v1 models (the `tree` pipeline is the next step of issue 15)."""
+"""The StackGAN++ presets (experiments/conf/preset/*_v2.yaml): their values, the tree they build, the `tree`
+pipeline they pick, and a clear refusal from the pipelines that build StackGAN-v1 models."""
 
 from __future__ import annotations
 
@@ -23,5 +23,6 @@ def test_v2_presets_name_the_tree_and_the_v2_weights(preset, kl_weight, kl_reduc
 
 @pytest.mark.parametrize("preset", ["official_v2", "paper_v2"])
 def test_v1_pipelines_refuse_the_v2_presets_before_training(preset):
+    assert compose(["profile=smoke", f"preset={preset}"]).pipeline.name == "tree"  # the preset picks it
     with pytest.raises(ConfigError, match=rf"preset '{preset}' has no generator 'stage1'; its generators: \['stackgan_v2'\]"):
-        compose(["profile=smoke", f"preset={preset}"])
+        compose(["profile=smoke", f"preset={preset}", "pipeline=two_stage"])

@@ -83,3 +83,29 @@ class TinyLoader:
     def load_state_dict(self, state: dict) -> None:
         self.generator.set_state(state["generator"])
         self.order, self.position = state["order"], state["position"]
+
+
+def nan_d_loss_at_call(monkeypatch, call: int) -> None:
+    """Make the GAN losses' D loss NaN at its `call`-th use in this process (0-based): a divergence on demand.
+
+    One step uses a stage's D loss once per pair, so with one pair `call` is the step of the first stage
+    (what the removed `train.nan_at_step` hook did, now without a branch in the training step).
+    """
+    import itertools
+
+    from ganblocks.losses.gan import GANLoss
+    from ganblocks.losses.gan_v2 import JointBCELoss
+
+    calls, depth = itertools.count(), [0]
+    for cls in (GANLoss, JointBCELoss):
+        def discriminator(self, *args, _real=cls.discriminator, **kwargs):
+            depth[0] += 1  # JointBCELoss may call GANLoss's: count the outermost call only
+            try:
+                loss, stats = _real(self, *args, **kwargs)
+            finally:
+                depth[0] -= 1
+            if depth[0] == 0 and next(calls) == call:
+                loss = loss * float("nan")
+            return loss, stats
+
+        monkeypatch.setattr(cls, "discriminator", discriminator)

@@ -14,7 +14,8 @@ import torch
 from ganblocks.blocks.conditioning import set_use_mean
 from ganblocks.registry import build
 from ganblocks.training import assemble, load_generator, train
-from ganblocks.training.loop import build_stage, configure_backends, train_step
+from ganblocks.training.build import build_stage, configure_backends
+from ganblocks.training.step import train_step
 from ganblocks.training.checkpoint import load_checkpoint
 from ganblocks.training.state import read_status
 
@@ -108,7 +109,7 @@ def test_bf16_autocast_stays_close_to_float32_and_keeps_float32_weights(tiny_cfg
 
 def _cuda_stage(cfg, tmp_path, pipeline_index=0):
     device = torch.device("cuda")
-    configure_backends(cfg, device)
+    configure_backends(device, cfg.train.cpu_threads)
     return build_stage(cfg, cfg.pipeline.stages[pipeline_index], pipeline_index, tmp_path, device), device
 
 
@@ -124,12 +125,12 @@ def test_training_step_makes_no_host_device_sync(tiny_data, tiny_cfg, tmp_path):
     batches = _epochs(s.loader)
     batch = next(batches)
     for _ in range(2):  # warm-up: cuDNN autotuning and the optimizers' lazy state may sync once
-        train_step(cfg, s, batch, device)
+        train_step(s, batch)
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")  # any synchronizing call (.item(), a CPU copy, nonzero) raises
     try:
         for _ in range(3):
-            train_step(cfg, s, batch, device)
+            train_step(s, batch)
     finally:
         torch.cuda.set_sync_debug_mode("default")
     torch.cuda.synchronize()
@@ -146,7 +147,7 @@ def test_bf16_channels_last_training_changes_every_parameter_and_stays_finite(ti
     before_d = {n: p.detach().clone() for n, p in s.D.named_parameters()}
     batches = _epochs(s.loader)
     for _ in range(10):
-        train_step(cfg, s, next(batches), device)
+        train_step(s, next(batches))
     assert not bool(s.nonfinite)
     for name, p in s.G.named_parameters():
         assert not torch.equal(p.detach(), before_g[name]), f"G.{name} did not change"

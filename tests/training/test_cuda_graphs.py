@@ -6,7 +6,8 @@ import itertools
 import pytest
 import torch
 
-from ganblocks.training.loop import build_stage, configure_backends, train_step
+from ganblocks.training.build import build_stage, configure_backends
+from ganblocks.training.step import train_step
 from tests.training.test_cuda import SIZES, exact_float32  # noqa: F401 (fixture)
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(),
@@ -15,12 +16,12 @@ pytestmark = pytest.mark.skipif(not torch.cuda.is_available(),
 
 def _run(cfg, tmp_path, steps):
     device = torch.device("cuda")
-    configure_backends(cfg, device)
+    configure_backends(device, cfg.train.cpu_threads)
     torch.backends.cudnn.benchmark = False  # the same convolution algorithms in both runs
     s = build_stage(cfg, cfg.pipeline.stages[0], 0, tmp_path, device)
     batches = list(itertools.islice(iter(s.loader), 2))
     for k in range(steps):
-        train_step(cfg, s, batches[k % 2], device)
+        train_step(s, batches[k % 2])
     torch.cuda.synchronize()
     return s
 
@@ -51,13 +52,13 @@ def test_graphed_step_makes_no_host_sync_and_recaptures_on_a_new_learning_rate(t
     torch.cuda.set_sync_debug_mode("error")
     try:
         for _ in range(3):
-            train_step(cfg, s, batch, torch.device("cuda"))
+            train_step(s, batch)
     finally:
         torch.cuda.set_sync_debug_mode("default")
     assert s.graph.graph is first
     for opt in (s.opt_g, s.opt_d):
         for group in opt.param_groups:
             group["lr"] = group["lr"] * 0.5
-    train_step(cfg, s, batch, torch.device("cuda"))
+    train_step(s, batch)
     assert s.graph.graph is not first and s.graph.lrs[0] == pytest.approx(float(cfg.train.lr) * 0.5)
     assert not bool(s.nonfinite)

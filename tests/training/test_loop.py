@@ -10,6 +10,7 @@ from ganblocks.io import read_jsonl
 from ganblocks.training import load_generator, train
 from ganblocks.training.checkpoint import load_checkpoint
 from ganblocks.training.state import read_status
+from tests.training.fakes import nan_d_loss_at_call
 
 
 def _ckpt(run, stage, name="final"):
@@ -58,39 +59,47 @@ def test_same_seed_same_weights_other_seed_other_weights(tiny_data, tiny_cfg, tm
     assert not all(torch.equal(a[k], c[k]) for k in a)
 
 
-@pytest.mark.parametrize("stop", [2, 6])  # inside Stage-I; inside Stage-II
-def test_resume_is_exact(tiny_data, tiny_cfg, tmp_path, stop):
-    cfg = tiny_cfg("pipeline=two_stage", "train.ema_decay=0.5", "train.checkpoint_every=3")
+@pytest.mark.parametrize("overrides, stop", [
+    (["pipeline=two_stage"], 2),  # inside Stage-I
+    (["pipeline=two_stage"], 6),  # inside Stage-II
+    (["preset=official_v2", "loss.regularisers=[color_consistency]"], 2),  # the tree: every branch and D at once
+], ids=["two_stage-2", "two_stage-6", "tree-2"])
+def test_resume_is_exact(tiny_data, tiny_cfg, tmp_path, overrides, stop):
+    cfg = tiny_cfg(*overrides, "train.ema_decay=0.5", "train.checkpoint_every=3")
     train(cfg, tmp_path / "straight")
     paused = train(cfg, tmp_path / "resumed", stop_after=stop)
     assert paused["status"] == "running" and "paused" in paused["reason"]
     assert train(cfg, tmp_path / "resumed")["status"] == "finished"
-    for stage in ("stage1", "stage2"):
+    assert read_jsonl(tmp_path / "straight" / "log.jsonl") == [
+        {**r, "images_per_sec": s["images_per_sec"]} for r, s in zip(read_jsonl(tmp_path / "resumed" / "log.jsonl"),
+                                                                      read_jsonl(tmp_path / "straight" / "log.jsonl"))]
+    for stage in [st.name for st in cfg.pipeline.stages]:
         a, b = _ckpt(tmp_path / "straight", stage), _ckpt(tmp_path / "resumed", stage)
         for part in ("generator", "discriminator", "ema"):
             _assert_same_state(a[part], b[part])
         assert a["opt_g"]["state"].keys() == b["opt_g"]["state"].keys()
         for k in a["opt_g"]["state"]:
             assert torch.equal(a["opt_g"]["state"][k]["exp_avg_sq"], b["opt_g"]["state"][k]["exp_avg_sq"])
-    assert not (tmp_path / "resumed" / "checkpoints" / "stage2" / "last.pt").exists()
+    assert not (tmp_path / "resumed" / "checkpoints" / cfg.pipeline.stages[-1].name / "last.pt").exists()
 
 
-def test_nan_loss_marks_the_run_diverged_and_saves_its_state(tiny_data, tiny_cfg, tmp_path):
-    status = train(tiny_cfg("pipeline=two_stage", "train.nan_at_step=1"), tmp_path)
+def test_nan_loss_marks_the_run_diverged_and_saves_its_state(tiny_data, tiny_cfg, tmp_path, monkeypatch):
+    nan_d_loss_at_call(monkeypatch, 1)
+    status = train(tiny_cfg("pipeline=two_stage"), tmp_path)
     assert status["status"] == "diverged" and status["stage"] == "stage1"
     assert "non-finite" in status["reason"] and "stage1" in status["reason"]
     assert read_status(tmp_path)["status"] == "diverged"
     saved = _ckpt(tmp_path, "stage1", "diverged")
     assert saved["step"] == 2  # the step that produced the NaN, and nothing after it
     assert not (tmp_path / "checkpoints" / "stage2").exists()
-    assert train(tiny_cfg("pipeline=two_stage", "train.nan_at_step=1"), tmp_path)["status"] == "diverged"  # the caller decides
+    assert train(tiny_cfg("pipeline=two_stage"), tmp_path)["status"] == "diverged"  # the caller decides
 
 
 @pytest.mark.parametrize(
     "overrides",
     [[f"loss.name={name}"] for name in ("bce", "minimax", "hinge")]
     + [[f"model.d_head={head}"] for head in ("vanilla", "matching_aware", "joint")]
-    + [["loss.gan_int=true"], ["preset=official"], ["model.conditioning=mixture"], ["model.conditioning=none"],
+    + [["loss.text_transform=gan_int"], ["preset=official"], ["model.conditioning=mixture"], ["model.conditioning=none"],
        ["pipeline=one_stage"], ["pipeline=two_stage", "preset=official", "train.ema_decay=0.9"]],
     ids=lambda o: "+".join(o),
 )

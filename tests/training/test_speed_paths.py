@@ -12,7 +12,8 @@ from omegaconf import OmegaConf
 from experiments.config import ConfigError
 from ganblocks.training import train
 from ganblocks.training.graphs import GraphedStep
-from ganblocks.training.loop import build_stage, train_step
+from ganblocks.training.build import build_stage
+from ganblocks.training.step import train_step
 from ganblocks.training.precision import StepPlan, make_adam, plan_stage
 
 CUDA = torch.device("cuda")  # plan_stage only reads the device type: no GPU is needed to test the rule
@@ -39,8 +40,7 @@ def test_eager_stage1_takes_fp32_and_explicit_settings_win_and_are_recorded(tiny
     assert "overridden by train.amp=fp32" in forced.rule
 
 
-@pytest.mark.parametrize("override, reason", [("train.compile=true", "train.compile=true"),
-                                              ("train.nan_at_step=1", "train.nan_at_step")])
+@pytest.mark.parametrize("override, reason", [("train.compile=true", "train.compile=true")])
 def test_auto_falls_back_to_eager_where_a_graph_cannot_run_and_true_refuses(tiny_cfg, override, reason):
     assert plan_stage(tiny_cfg(override), _stage_cfg(64), CUDA).cuda_graph is False
     with pytest.raises(ValueError, match=f"train.cuda_graph=true but {reason}"):
@@ -71,15 +71,15 @@ def _steps(cfg, tmp_path, graphed, n=4):
     s = build_stage(cfg, cfg.pipeline.stages[0], 0, tmp_path, torch.device("cpu"))
     batches = list(itertools.islice(iter(s.loader), n))
     if graphed:
-        s.graph = GraphedStep(cfg, s, batches[0], torch.device("cpu"), capture=False)
+        s.graph = GraphedStep(s, batches[0], capture=False, step=train_step)
     for batch in batches:
-        s.graph(s, batch) if graphed else train_step(cfg, s, batch, torch.device("cpu"))
+        s.graph(s, batch) if graphed else train_step(s, batch)
     return s
 
 
 @pytest.mark.parametrize("pipeline", ["stage1", "two_stage"])
 def test_graph_machinery_warms_up_restores_and_then_steps_exactly_as_eager(tiny_data, tiny_cfg, tmp_path, pipeline):
-    cfg = tiny_cfg(f"pipeline={pipeline}", "train.ema_decay=0.5", "loss.gan_int=true")
+    cfg = tiny_cfg(f"pipeline={pipeline}", "train.ema_decay=0.5", "loss.text_transform=gan_int")
     eager, graphed = _steps(cfg, tmp_path / "a", False), _steps(cfg, tmp_path / "b", True)
     for name in ("G", "D", "ema"):
         a, b = getattr(eager, name).state_dict(), getattr(graphed, name).state_dict()
@@ -97,7 +97,7 @@ def test_graph_refuses_capture_off_cuda(tiny_data, tiny_cfg, tmp_path):
     cfg = tiny_cfg()
     s = build_stage(cfg, cfg.pipeline.stages[0], 0, tmp_path, torch.device("cpu"))
     with pytest.raises(ValueError, match="a CUDA graph needs a CUDA device, got cpu"):
-        GraphedStep(cfg, s, next(iter(s.loader)), torch.device("cpu"), capture=True)
+        GraphedStep(s, next(iter(s.loader)), capture=True, step=train_step)
 
 
 @pytest.mark.parametrize("impl", ["foreach", "fused"])
