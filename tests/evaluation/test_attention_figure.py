@@ -68,3 +68,23 @@ def test_cli_with_a_damsm_run_writes_the_png_and_names_it_last(tmp_path, capsys)
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last == f"wrote attention figure (3 words x 1 maps) -> {out}"
     assert Image.open(out).size == (LABEL + 128, 20 + 4 * 128)  # title strip, the image row and a row per word
+
+
+def test_cli_with_released_attngan_files_draws_each_attention_stage(tmp_path, capsys):
+    """Official-format netG and text encoder (random weights), AttnGAN's captions.pickle: one column per stage."""
+    from ganblocks.compat_attngan import BIRDS
+    from ganblocks.models.attngan import AttnGenerator
+    from ganblocks.text.damsm import DAMSMTextEncoder
+    from tests.data.test_attngan_layout import IXTOWORD, WORDTOIX, write_captions_pickle
+
+    torch.manual_seed(0)
+    torch.save(AttnGenerator(**BIRDS).state_dict(), tmp_path / "netG.pth")
+    torch.save(DAMSMTextEncoder(vocab_size=len(WORDTOIX)).state_dict(), tmp_path / "text_encoder.pth")
+    write_captions_pickle(tmp_path, [[[1]], [[1]], IXTOWORD, WORDTOIX])
+    out = tmp_path / "att.png"
+    assert main(["--generator", str(tmp_path / "netG.pth"), "--text-encoder", str(tmp_path / "text_encoder.pth"),
+                 "--captions-pickle", str(tmp_path / "captions.pickle"), "--caption", "A red bird, with ZZZ wings!",
+                 "--out", str(out)]) == 0
+    # 'with' and 'zzz' are not in the vocabulary: dropped as AttnGAN drops them
+    assert capsys.readouterr().out.strip().splitlines()[-1] == f"wrote attention figure (4 words x 2 maps) -> {out}"
+    assert Image.open(out).size == (LABEL + 2 * 256, 20 + 5 * 256)
