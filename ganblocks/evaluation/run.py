@@ -43,7 +43,9 @@ DEFAULTS: dict[str, Any] = {
     "min_attribute_accuracy": 0.6,
     "options": {"is": {"splits": 10}, "kid": {"subsets": 100, "subset_size": 1000},
                 "r_precision": {"mismatched": 99},
-                "r_precision_damsm": {"n_images": 30000, "splits": 10, "mismatched": 99}},
+                "r_precision_damsm": {"n_images": 30000, "splits": 10, "mismatched": 99, "rivals": "other_classes",
+                                      "text_encoder": None, "image_encoder": None, "captions_pickle": None,
+                                      "words_num": None, "checkpoint": None, "pretrain": None}},
     "figures": True,
     "figure_captions": 6,
     "rank_captions": 50,                 # captions the rank proxy judges
