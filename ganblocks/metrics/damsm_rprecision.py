@@ -101,14 +101,14 @@ def pretrained_scorer(checkpoint: str | os.PathLike, device: str = "cpu") -> DAM
 
     path = Path(checkpoint)
     path = path / "final.pt" if path.is_dir() else path
-    text = DAMSMSentenceEncoder(path)
-    cfg = load_torch_file(path)["config"]
+    text = DAMSMSentenceEncoder(path)  # tokenises and runs on the CPU
+    ckpt = load_torch_file(path)
+    cfg = ckpt["config"]
     if cfg["image_encoder"] == "inception_v3":
         image = build("damsm", "inception_v3", dim=cfg["dim"], require_weights=False)
     else:
         image = build("damsm", cfg["image_encoder"], dim=cfg["dim"], width=cfg["width"], image_size=cfg["imsize"])
-    image.load_state_dict(load_torch_file(path)["image"])
-    text.model.to(device)
+    image.load_state_dict(ckpt["image"])
     return DAMSMScorer(lambda caps: text.encode_words(caps)[1], image.to(device),
                        f"damsm-pretrained ({text.cache_key()}, {cfg['dataset']}, {cfg['image_encoder']})")
 
