@@ -55,8 +55,8 @@ def measure(size: str = "small", imsize: int = 128, epochs: int = 20, dim: int =
                       "r_precision_damsm": [round(rec_d["value"], 4), round(rec_d["std"], 4), round(rec_d["caption_se"], 4)]}
     out["damsm_encoders"] = rec_d["evaluator"]
     out["judge"] = rec_j["evaluator"]
-    out["note"] = ("judge: [value, s.e. over captions]; damsm: [mean over 10 splits, std over splits, s.e. over "
-                   "images]; chance 0.01")
+    out["note"] = ("judge: [value, s.e. over caption groups]; damsm: [mean over 10 splits, std over splits, s.e. "
+                   "over caption groups]; a caption group is a class here (as in the real row); chance 0.01")
     out["wall_s"] = round(time.perf_counter() - t0, 1)
     return out
 
