@@ -23,8 +23,11 @@ official sampling draws eps from the global generator as well, so samples differ
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any, Mapping
 
+import numpy as np
+import torch
 from torch import Tensor, nn
 
 from ganblocks.blocks.conditioning import set_use_mean
@@ -103,3 +106,32 @@ def load_damsm_image_encoder(source: Source, *, align_corners: bool = True) -> I
     model = InceptionImageEncoder(dim=state["emb_cnn_code.weight"].shape[0], require_weights=False,
                                   align_corners=align_corners)
     return _load(model, state, "load_damsm_image_encoder")
+
+
+def official_scorer(text_encoder: str, image_encoder: str, wordtoix: dict[str, int], words_num: int = 18,
+                    seed: int = 0, device: str = "cpu") -> "DAMSMScorer":
+    """The released DAMSM files with AttnGAN's vocabulary `wordtoix` (captions.pickle's)."""
+    from ganblocks.data.attngan import attngan_tokens
+    from ganblocks.text.damsm_scorer import SETTING, DAMSMScorer
+
+    text = load_damsm_text_encoder(text_encoder).to(device)
+    image = load_damsm_image_encoder(image_encoder).to(device)
+    if len(wordtoix) > text.vocab_size:
+        raise ValueError(f"{SETTING}: the vocabulary has {len(wordtoix)} words but text_encoder={text_encoder!r} "
+                         f"embeds {text.vocab_size}; use the captions.pickle the encoder was trained with")
+
+    def encode(captions: list[str]) -> Tensor:
+        rng = np.random.RandomState(seed)
+        seqs = []
+        for c in captions:  # AttnGAN: words outside the vocabulary are dropped; a long caption keeps a random subset
+            ids = [wordtoix[w] for w in attngan_tokens(c) if w in wordtoix] or [0]
+            if len(ids) > words_num:
+                ids = [ids[i] for i in np.sort(rng.permutation(len(ids))[:words_num])]
+            seqs.append(ids)
+        lengths = torch.tensor([len(s) for s in seqs])
+        ids = torch.zeros(len(seqs), int(lengths.max()), dtype=torch.long)
+        for i, s in enumerate(seqs):
+            ids[i, : len(s)] = torch.tensor(s)
+        return text(ids.to(device), lengths.to(device))[1]
+
+    return DAMSMScorer(encode, image, f"damsm-official ({Path(text_encoder).name}, {Path(image_encoder).name})")

@@ -7,4 +7,4 @@
 from ganblocks.data import synthbirds  # noqa: F401
 from ganblocks.data.batching import BatchLoader  # noqa: F401
 from ganblocks.data.dataset import DatasetError, TextImageDataset, build_dataset, load_size  # noqa: F401
-from ganblocks.data import loaders, folder  # noqa: F401,E402  (register the dataset loaders)
+from ganblocks.data import loaders, folder, attngan  # noqa: F401,E402  (register the dataset loaders)

@@ -46,7 +46,7 @@ def real_halves(images: torch.Tensor, dataset: Any, n_samples: int, n_real: int 
         fake=images[a].contiguous(), fake_caption_ids=dataset.class_ids[a], fake_class_ids=dataset.class_ids[a],
         fake_values=captions.values[:half] if has_judge else None, fake_image_ids=a,
         real=images[b].contiguous(), real_class_ids=dataset.class_ids[b], pool_values=pool_values,
-        pool_image_ids=pool_images, seed=seed, **protocol)
+        pool_image_ids=pool_images, seed=seed, fake_texts=captions.texts[:half], dataset=dataset, **protocol)
 
 
 def real_reference(samples: EvalSamples, names: list[str], metric: MetricFn, key_parts: list,

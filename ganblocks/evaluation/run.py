@@ -42,7 +42,10 @@ DEFAULTS: dict[str, Any] = {
     "min_class_accuracy": 0.5,           # refuse an evaluator below these held-out accuracies
     "min_attribute_accuracy": 0.6,
     "options": {"is": {"splits": 10}, "kid": {"subsets": 100, "subset_size": 1000},
-                "r_precision": {"mismatched": 99}},
+                "r_precision": {"mismatched": 99},
+                "r_precision_damsm": {"n_images": 30000, "splits": 10, "mismatched": 99, "rivals": "other_classes",
+                                      "text_encoder": None, "image_encoder": None, "captions_pickle": None,
+                                      "words_num": None, "checkpoint": None, "pretrain": None}},
     "figures": True,
     "figure_captions": 6,
     "rank_captions": 50,                 # captions the rank proxy judges
@@ -128,6 +131,7 @@ def build_samples(ctx: RunContext) -> tuple[EvalSamples, Any, Any]:
     size = int(G.out_size)
     test = ctx.dataset(size)
     check_is_classifier(m, test)
+    check_metrics(m, test)
     has_judge = getattr(test, "attributes", None) is not None
     evaluator = ctx.evaluator() if has_judge else None
     n_per = int(m.n_per_caption)
@@ -150,9 +154,19 @@ def build_samples(ctx: RunContext) -> tuple[EvalSamples, Any, Any]:
         evaluator=evaluator, inception_weights=m.inception_weights, real_split=str(m.real_split),
         real_cache_key=stable_hash([test.dataset_hash, str(m.real_split), size, "center-crop", m.n_real, m.seed]),
         resize=resize_note(m, size, int(test.images.shape[-1]), evaluator), seed=int(m.seed),
-        is_classifier=m.is_classifier,
+        is_classifier=m.is_classifier, fake_texts=[captions.texts[int(i)] for i in ids], dataset=test,
     )
     return samples, captions, test
+
+
+def check_metrics(m: DictConfig, dataset: Any) -> None:
+    """Each metric of `m.names` that can tell (a `check(dataset)` method) refuses its settings for `dataset`
+    before any image is generated, e.g. `r_precision_damsm` on real data without DAMSM files."""
+    options = OmegaConf.to_container(m.options, resolve=True) or {}
+    for name in m.names:
+        metric = build("metric", str(name), where="metrics.names", **options.get(str(name), {}))
+        if hasattr(metric, "check"):
+            metric.check(dataset)
 
 
 def resize_note(m: DictConfig, size: int, load: int, evaluator: Evaluator | None) -> str:

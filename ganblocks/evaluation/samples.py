@@ -109,6 +109,9 @@ class EvalSamples:
     resize:             how the images reached the metric's network (recorded in every metric's protocol).
     seed:               seed of every random choice a metric makes.
     is_classifier:      path of a user-supplied classifier for IS (`metrics.is_classifier`), or None.
+    fake_texts:         (N) the caption text each generated image was drawn for (DAMSM R-precision), or None.
+    dataset:            the evaluation split's `TextImageDataset` (its captions are the rival pool of DAMSM
+                        R-precision; its name, root and hash say where DAMSM encoders come from), or None.
     """
 
     fake: Tensor
@@ -127,6 +130,8 @@ class EvalSamples:
     resize: str | None = None
     seed: int = 0
     is_classifier: str | None = None
+    fake_texts: list[str] | None = None
+    dataset: Any = None
     _memo: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
