@@ -27,6 +27,10 @@ from ganblocks.evaluation.training import cached_evaluator
 
 RENDER_SEED = 1000  # the synthbirds build seeds its images (dataset_seed, 1, i); class renders use (seed, 7, i)
 FREE_SEED = 2000    # free renders use (FREE_SEED + seed offset, i): a stream no build or class render uses
+# The evaluator every table uses (its weights ship in weights/): `evaluator_for_dataset`'s defaults and the
+# metrics DEFAULTS (`ganblocks.evaluation.run`) both read it. Width 16 and 32 passes over the free renders:
+# the judge's v3 recipe (docs/results/README.md, "The judge").
+TABLE_RECIPE = {"image_size": 128, "renders_per_class": 40, "free_renders": 4000, "epochs": 32, "width": 16}
 
 
 def dataset_renderer(dataset: Any) -> Callable[[Tensor, int, int], tuple[Tensor, Tensor]]:
@@ -156,15 +160,16 @@ def recipe(dataset: Any, image_size: int, renders_per_class: int, free_renders: 
 def evaluator_for_dataset(
     dataset: Any,
     *,
-    image_size: int = 128,
-    renders_per_class: int = 40,
-    free_renders: int = 4000,
-    epochs: int = 30,
-    width: int = 8,
+    image_size: int = TABLE_RECIPE["image_size"],
+    renders_per_class: int = TABLE_RECIPE["renders_per_class"],
+    free_renders: int = TABLE_RECIPE["free_renders"],
+    epochs: int = TABLE_RECIPE["epochs"],
+    width: int = TABLE_RECIPE["width"],
     seed: int = RENDER_SEED,
     progress: bool = True,
 ) -> Evaluator:
-    """The evaluator of `dataset`'s classes (its test split: class head over the test classes).
+    """The evaluator of `dataset`'s classes (its test split: class head over the test classes); the defaults are
+    the tables' recipe (`TABLE_RECIPE`).
 
     Loaded from committed weights when ganblocks ships this recipe's (checked by sha256), else from the
     cache, else trained on the CPU (deterministic under the fixed seeds) and cached.

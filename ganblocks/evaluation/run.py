@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from ganblocks.evaluation.builtin import evaluator_for_dataset
+from ganblocks.evaluation.builtin import TABLE_RECIPE, evaluator_for_dataset
 from ganblocks.evaluation.evaluator import Evaluator, center_crop, describe
 from ganblocks.evaluation.reference import real_halves, real_reference
 from ganblocks.evaluation.samples import EvalSamples, MetricRefused
@@ -34,11 +34,12 @@ DEFAULTS: dict[str, Any] = {
     "is_classifier": None,               # a user classifier for IS (TorchScript or Inception-v3 state dict)
     "require_is_classifier": False,      # refuse IS on real data without is_classifier (the paper protocol)
     "real_reference": True,              # score real test images through the same protocol (the `real` row)
-    "evaluator_size": 128,               # resolution the built-in evaluator judges at (128+ sees fine attributes)
-    "evaluator_renders_per_class": 40,
-    "evaluator_free_renders": 4000,      # renders with attributes drawn independently of class (the judge's)
-    "evaluator_epochs": 30,
-    "evaluator_width": 8,
+    # the built-in evaluator: the tables' recipe, whose weights ship with ganblocks (builtin.TABLE_RECIPE)
+    "evaluator_size": TABLE_RECIPE["image_size"],  # resolution it judges at (128+ sees the fine attributes)
+    "evaluator_renders_per_class": TABLE_RECIPE["renders_per_class"],
+    "evaluator_free_renders": TABLE_RECIPE["free_renders"],  # renders with attributes drawn per image (the judge's)
+    "evaluator_epochs": TABLE_RECIPE["epochs"],
+    "evaluator_width": TABLE_RECIPE["width"],
     "min_class_accuracy": 0.5,           # refuse an evaluator below these held-out accuracies
     "min_attribute_accuracy": 0.6,
     "options": {"is": {"splits": 10}, "kid": {"subsets": 100, "subset_size": 1000},

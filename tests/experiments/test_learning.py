@@ -9,7 +9,7 @@ from experiments import learning_curve
 
 STEPS = 150
 # A quicker judge than the tables' (64 px, fewer renders), good enough to read real images' named attributes.
-QUICK_EVALUATOR = {"renders_per_class": 40, "epochs": 10, "image_size": 64}
+QUICK_EVALUATOR = {"renders_per_class": 40, "epochs": 10, "image_size": 64, "width": 8}
 
 
 @pytest.mark.slow
