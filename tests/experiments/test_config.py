@@ -35,6 +35,21 @@ def test_presets_set_the_kl_weight_and_profiles_the_schedule():
     assert (paper.train.epochs, paper.train.lr_halve_every, paper.train.batch_size, paper.model.stage2_size) == (600, 100, 64, 256)
 
 
+@pytest.mark.parametrize("profile", ["smoke", "small", "cpu", "paper"])
+def test_a_profiles_own_values_win_over_the_groups_it_follows(profile):
+    """Every value a profile YAML sets is what the composed config holds (smoke's quick judge was once
+    overwritten by metrics/default.yaml, composed after it, so every smoke run trained the tables' judge)."""
+    from pathlib import Path
+
+    from omegaconf import OmegaConf
+
+    own = OmegaConf.load(Path(__file__).resolve().parents[2] / "experiments" / "conf" / "profile" / f"{profile}.yaml")
+    cfg = compose([f"profile={profile}"])
+    for section in ("model", "data", "train", "metrics", "loss"):
+        for key, value in (own.get(section) or {}).items():
+            assert cfg[section][key] == value, f"profile {profile}: {section}.{key}"
+
+
 def test_auto_profile_is_smoke_on_cpu_and_small_on_cuda():
     assert resolve_auto_profile([], cuda=False) == ["profile=smoke"]
     assert resolve_auto_profile(["profile=auto", "seed=1"], cuda=True) == ["profile=small", "seed=1"]
