@@ -142,6 +142,8 @@ def validate(cfg: DictConfig) -> None:
 
         problems.extend(filter(None, [missing_reason()]))
     if not problems:
+        problems = _check_preset_fits_pipeline(cfg)
+    if not problems:
         problems = _check_metric_options(cfg) + _check_models(cfg)
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
@@ -231,6 +233,28 @@ def _check_metric_options(cfg: DictConfig) -> list[str]:
                 close = difflib.get_close_matches(str(keyword), list(params), n=1)
                 problems.append(f"metrics.options.{name}.{keyword}: metric {name!r} takes no keyword {keyword!r}; "
                                 f"it takes: {', '.join(params) or 'none'}" + (f"; did you mean {close[0]}?" if close else ""))
+    return problems
+
+
+def _check_preset_fits_pipeline(cfg: DictConfig) -> list[str]:
+    """Every stage's generator and discriminator is one the preset holds (the tree needs a v2 preset, the
+    StackGAN-v1 pipelines a v1 one); a mismatch names both keys and the presets that fit."""
+    from ganblocks.models.presets import PRESETS
+
+    preset, problems = cfg.model.preset, []
+    if preset not in PRESETS:
+        return []  # the model check reports an unknown preset with the accepted ones
+    for stage in cfg.pipeline.stages:
+        for kind in ("generator", "discriminator"):
+            name = stage[kind]
+            if name in PRESETS[preset][kind]:
+                continue
+            fits = sorted(p for p, entry in PRESETS.items() if name in entry[kind])
+            problems.append(f"preset={preset} does not fit pipeline={cfg.pipeline.name} (stage {stage.name!r}): "
+                            f"preset {preset!r} has no {kind} {name!r}; its {kind}s: {sorted(PRESETS[preset][kind])}; "
+                            f"presets with {name!r}: {', '.join(fits) or 'none'}"
+                            + (f" (e.g. preset={fits[0]})" if fits else ""))
+            break
     return problems
 
 

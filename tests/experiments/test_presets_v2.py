@@ -26,3 +26,12 @@ def test_v1_pipelines_refuse_the_v2_presets_before_training(preset):
     assert compose(["profile=smoke", f"preset={preset}"]).pipeline.name == "tree"  # the preset picks it
     with pytest.raises(ConfigError, match=rf"preset '{preset}' has no generator 'stage1'; its generators: \['stackgan_v2'\]"):
         compose(["profile=smoke", f"preset={preset}", "pipeline=two_stage"])
+
+
+def test_the_tree_pipeline_under_a_v1_preset_names_the_preset_key_and_the_presets_that_fit():
+    """`pipeline=tree` keeps the default preset (paper); the refusal once blamed model.stage2_size."""
+    with pytest.raises(ConfigError, match=r"preset=paper does not fit pipeline=tree \(stage 'tree'\): preset 'paper' "
+                                          r"has no generator 'stackgan_v2'.*presets with 'stackgan_v2': official_v2, "
+                                          r"paper_v2 \(e.g. preset=official_v2\)") as raised:
+        compose(["profile=smoke", "pipeline=tree"])
+    assert "stage2_size" not in str(raised.value)
