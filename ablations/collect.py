@@ -145,9 +145,11 @@ def recipe(frame: pd.DataFrame, out_dir: str | Path | None) -> str:
         cfg = OmegaConf.load(path)
         try:
             m, t = cfg.model, cfg.train
-            steps = f"{t.max_steps} steps" if t.max_steps is not None else f"{t.epochs} epochs"
+            f, n = float(t.step_factor), len(cfg.pipeline.stages)  # steps as training/build.py counts them
+            steps = (f"{max(1, round(f * t.max_steps))} steps" if t.max_steps is not None else f"{f * t.epochs:g} epochs")
+            shape = f" x {n} stage{'s' * (n > 1)} ({cfg.pipeline.name}" + (f", train.step_factor {f:g})" if f != 1 else ")")
             found.add(f"text encoder {cfg.data.text_encoder}, gf/df {m.gf_dim}/{m.df_dim}, N_g {m.condition_dim}, "
-                      f"N_z {m.noise_dim}, batch {t.batch_size}, lr {t.lr:g}, {steps} per stage, KL weight "
+                      f"N_z {m.noise_dim}, batch {t.batch_size}, lr {t.lr:g}, {steps} per stage{shape}, KL weight "
                       f"{cfg.loss.kl_weight:g} ({m.preset} preset), data {cfg.data.size}")
         except OmegaConfBaseException:  # not a ganblocks training config (e.g. a test's fake run)
             continue

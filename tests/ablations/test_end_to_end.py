@@ -58,7 +58,7 @@ def test_smoke_grid_end_to_end(tmp_path):
     assert "Chance: R-precision 0.010, Coarse attr." in md and "checks that the pipeline runs" in md
     assert not any("**" in ln for ln in md.splitlines() if ln.startswith("| "))  # one seed: no best
     # The caption names the profile's recipe, read from the runs' resolved configs.
-    assert ("Recipe: text encoder bow, gf/df 8/8, N_g 16, N_z 16, batch 16, lr 0.0002, 2 steps per stage, "
+    assert ("Recipe: text encoder bow, gf/df 8/8, N_g 16, N_z 16, batch 16, lr 0.0002, 2 steps per stage x 2 stages (two_stage), "
             "KL weight 1 (paper preset), data tiny.") in md
     assert (out / "samples" / "seed0.png").exists() and list((out / "plots").glob("metric_*.png"))
     assert (out / "runs" / "gaussian" / "seed0" / "metrics.json").exists()
