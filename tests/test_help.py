@@ -12,7 +12,7 @@ REPO = Path(__file__).resolve().parents[1]
 # module -> what its help must show: options with their defaults, and an example command line.
 EXPECTED = {
     "experiments.train": ["profile: auto (default), cpu, paper, small, smoke",
-                          "pipeline: one_stage, stage1, two_stage (default)", "upsample: nearest", "batch_size: 64", "python -m experiments.train profile=smoke"],
+                          "pipeline: one_stage, stage1, tree, two_stage (default)", "upsample: nearest", "batch_size: 64", "python -m experiments.train profile=smoke"],
     "experiments.evaluate": ["run_dir=RUN", "metrics.n_samples: 1000", "metrics.names: [is, fid",
                              "python -m experiments.evaluate run_dir="],
     "experiments.sample": ["captions=required", "n=1", "seed=0", "device=cpu", "python -m experiments.sample run_dir="],

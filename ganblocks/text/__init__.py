@@ -8,3 +8,5 @@ from ganblocks.text.base import TextEncoder, tokenize  # noqa: F401
 from ganblocks.text import bow, minilm, oracle, precomputed, rnn  # noqa: F401  (register the encoders)
 from ganblocks.text import transforms  # noqa: F401  (text transforms for G, kind `text_transform`)
 from ganblocks.text import damsm  # noqa: F401  (DAMSM word/sentence and image encoders, kind `damsm`)
+from ganblocks.text import damsm_words  # noqa: F401  (damsm_sentence, damsm_words: pretrained on the run's data)
+from ganblocks.text import damsm_regulariser  # noqa: F401  (regulariser `damsm`: lambda * DAMSM in G's loss)
