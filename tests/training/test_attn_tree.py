@@ -117,3 +117,22 @@ def test_trained_attngan_generates_from_packed_captions_and_loads_as_the_officia
     a = G(text, torch.zeros(2, 8)).image
     torch.manual_seed(0)
     assert torch.equal(a, official.eval()(s, torch.zeros(2, 8), w, mask).image)
+
+
+def test_every_scale_of_the_attn_tree_scores_the_matching_then_the_mismatched_sentence(attn_data, tiny_cfg, tmp_path):
+    """AttnGAN's D takes the sentence vector: the matching one for real and fake, the mismatched one for wrong."""
+    from tests.training.test_signals import _record_head_conditions
+
+    cfg = tiny_cfg(*ATTN)
+    s = build_stage(cfg, cfg.pipeline.stages[0], 0, tmp_path, torch.device("cpu"))
+    batch = next(iter(s.loader))
+    sentence, wrong = unpack_words(batch.embeddings)[0], unpack_words(batch.wrong_embeddings)[0]
+    assert not torch.equal(sentence, wrong)
+    records = [_record_head_conditions(pair.D) for pair in s.pairs]
+    train_step(s, batch)
+    assert len(records) == 2
+    for real_matching, real_wrong, fake_d, fake_g in records:
+        torch.testing.assert_close(real_matching, sentence)
+        torch.testing.assert_close(real_wrong, wrong)
+        torch.testing.assert_close(fake_d, sentence)
+        torch.testing.assert_close(fake_g, sentence)
