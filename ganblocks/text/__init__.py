@@ -1,5 +1,6 @@
-"""Text encoders (`text_encoder` registry): precomputed, bow, rnn, minilm, oracle (diagnosis only); text
-transforms (`text_transform` registry): none, gan_int.
+"""Text encoders (`text_encoder` registry): precomputed, bow, rnn, minilm, oracle (diagnosis only), damsm,
+damsm_sentence, damsm_words (AttnGAN's packed captions); text transforms (`text_transform` registry): none,
+gan_int; the `regulariser` damsm (AttnGAN's lambda * DAMSM term of G's loss).
 
 Every encoder has `encode(captions: list[str]) -> float32 (N, dim)`, `dim` and `cache_key()`.
 """
