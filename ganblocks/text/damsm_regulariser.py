@@ -63,12 +63,15 @@ class DAMSMRegulariser:
         text_encoder: the run's text encoder (context): its `checkpoint` (pretrain_damsm final.pt) holds the
             image encoder used here.
         image_encoder: the image encoder itself (instead of text_encoder; tests).
+        device: where the training runs (context): the encoder moves there once, before any step (a CUDA
+            graph captures no copy); None moves it on the first call, to the images' device.
     """
 
-    context_keys = ("text_encoder",)
+    context_keys = ("text_encoder", "device")
 
     def __init__(self, *, weight: float = 5.0, gamma1: float = 4.0, gamma2: float = 5.0, gamma3: float = 10.0,
-                 word_score: str = "official", text_encoder: Any = None, image_encoder: nn.Module | None = None) -> None:
+                 word_score: str = "official", text_encoder: Any = None, image_encoder: nn.Module | None = None,
+                 device: Any = None) -> None:
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not weight >= 0:
             raise ValueError(f"regulariser 'damsm': weight={weight!r}; expected a number >= 0 (lambda: birds 5, COCO 50)")
         if image_encoder is None:
@@ -81,6 +84,8 @@ class DAMSMRegulariser:
         self.weight = float(weight)
         self.loss = DAMSMLoss(gamma1, gamma2, gamma3, word_score)
         self.image_encoder = image_encoder.eval().requires_grad_(False)
+        if device is not None:
+            self.image_encoder = self.image_encoder.to(device)
 
     def __call__(self, images: Sequence[Tensor], text: Tensor | None = None,
                  class_ids: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:

@@ -196,8 +196,8 @@ def build_stage(cfg: DictConfig, stage_cfg: DictConfig, index: int, run_dir: str
     s = Stage(index=index, name=stage_cfg.name, G=G, D=D, G_step=G_step, pairs=pairs, ema=ema,
               ema_decay=ema_decay, opt_g=opt_g, opt_d=opt_d, sched_g=sched_g, sched_d=sched_d, loader=loader,
               device=device, text_transform=text_transform(cfg), conditioning=_conditioning_or_none(G),
-              regularisers=regularisers(cfg, text_encoder=dataset.text_encoder), total_steps=total_steps,
-              steps_per_epoch=steps_per_epoch,
+              regularisers=regularisers(cfg, text_encoder=dataset.text_encoder, device=device),
+              total_steps=total_steps, steps_per_epoch=steps_per_epoch,
               batch_size=int(cfg.train.batch_size), text_dim=text_dim, sample_text=sample_text,
               sample_noise=sample_noise, plan=plan)
     s.params = {"G": _count(G, trainable=True), "G_total": _count(G), "D": _count(D)}
@@ -223,7 +223,7 @@ def text_transform(cfg: DictConfig):
 
 def regularisers(cfg: DictConfig, **context) -> list:
     """The registered generator regularisers named by `loss.regularisers`, with the preset's weights and the
-    run's objects each names in its `context_keys` (`text_encoder`: the dataset's, for `damsm`)."""
+    run's objects each names in its `context_keys` (`text_encoder`: the dataset's, `device`: for `damsm`)."""
     from ganblocks.models.presets import regulariser_kwargs
     from ganblocks.registry import registry
 
