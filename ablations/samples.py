@@ -73,9 +73,19 @@ def sample_grids(frame: pd.DataFrame, out_dir: Path, order: Sequence[str] | None
     captions, embeddings = evaluation_captions(cfg)
     size = int(cfg.model.stage2_size)
     paths = {}
+    embedded = {OmegaConf.to_yaml(cfg.get("data") or {}): embeddings}  # the captions in each run's own text encoder
+
+    def own_embeddings(run_dir: Path) -> torch.Tensor:
+        run_cfg = OmegaConf.load(run_dir / "config.yaml")
+        key = OmegaConf.to_yaml(run_cfg.get("data") or {})
+        if key not in embedded:  # e.g. AttnGAN's packed DAMSM captions beside another family's sentence vectors
+            embedded[key] = evaluation_captions(run_cfg)[1]
+        return embedded[key]
+
     for seed, sub in ok.groupby("seed"):
         by_variant = {r.variant: out_dir / str(r.run_dir) for r in sub.itertuples()}
-        rows = [((v, name), images) for v in labels if v in by_variant for name, images in variant_rows(by_variant[v], embeddings, size)]
+        rows = [((v, name), images) for v in labels if v in by_variant
+                for name, images in variant_rows(by_variant[v], own_embeddings(by_variant[v]), size)]
         path = out_dir / "samples" / f"seed{int(seed)}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.stem}.tmp.png")

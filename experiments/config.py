@@ -32,7 +32,8 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 from experiments.schema import RunConfig
 
 CONF_DIR = Path(__file__).resolve().parent / "conf"
-PROBE_TEXT_DIM = 16  # models are built for validation before the data tells the real embedding size
+PROBE_TEXT_DIM = 20  # models are built for validation before the data tells the real embedding size; 20 is
+#                      also a packed DAMSM caption (D = 1, 19 D + 1), the text AttnGAN's training models take
 
 
 class ConfigError(ValueError):

@@ -32,7 +32,8 @@ def accepts(*, registry: str | None = None, low: float | None = None, high: floa
 
 @dataclass
 class ModelConfig:
-    preset: str = accepts(choices=("paper", "official", "paper_v2", "official_v2"))  # v2: the StackGAN++ tree
+    preset: str = accepts(choices=("paper", "official", "paper_v2", "official_v2", "paper_attn", "official_attn",
+                                   "official_attn_coco"))  # v2: the StackGAN++ tree; attn: AttnGAN (tree pipeline)
     upsample: str = accepts(registry="upsample")
     residual: str = accepts(registry="residual")
     conditioning: str = accepts(registry="conditioning")
@@ -46,6 +47,7 @@ class ModelConfig:
     noise_dim: int | None = accepts(low=1, high=4096)
     stage1_size: int = accepts(low=16, high=1024)
     stage2_size: int = accepts(low=16, high=1024)
+    tree_model: str = accepts(registry="generator")  # the tree pipeline's generator and discriminator
 
 
 @dataclass

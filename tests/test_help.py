@@ -18,7 +18,7 @@ EXPECTED = {
     "experiments.sample": ["captions=required", "n=1", "seed=0", "device=cpu", "python -m experiments.sample run_dir="],
     "experiments.check_stage1": ["n_captions=1000", "split=test", "profile=auto", "16 minutes",
                                  "python -m experiments.check_stage1 run_dir="],
-    "ablations.run": ["grid=NAME", "profile=smoke|small|paper|auto", "--dry-run", "grids: ca_variants",
+    "ablations.run": ["grid=NAME", "profile=smoke|small|paper|auto", "--dry-run", "grids: attention, ca_variants",
                       "python -m ablations.run grid=ca_variants"],
     "ablations": ["grid=NAME", "--dry-run"],
     "ablations.collect": ["out_dir=DIR", "plots=true", "samples=true", "python -m ablations.collect out_dir="],

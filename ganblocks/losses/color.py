@@ -39,9 +39,10 @@ def mean_covariance(images: Tensor) -> tuple[Tensor, Tensor]:
 class ColorConsistency:
     """StackGAN++ colour consistency: match pixel mean and covariance of each branch image to the one below it.
 
-    Contract (every registered `regulariser`): keyword construction; `__call__(images: sequence of (B, 3,
-    S_k, S_k) tensors, lowest scale first) -> (loss () float32, stats {name: () detached})`. Fewer than two
-    images give a zero loss.
+    Contract (every registered `regulariser`): keyword construction (plus the run's objects named in a class's
+    `context_keys`, e.g. the text encoder); `__call__(images: sequence of (B, 3, S_k, S_k) tensors, lowest
+    scale first, text=G's text (B, D), class_ids=(B,)) -> (loss () float32, stats {name: () detached})`.
+    This one ignores text and classes. Fewer than two images give a zero loss.
 
     Args:
         weight: overall weight (official TRAIN.COEFF.COLOR_LOSS: 50.0 when on).
@@ -56,7 +57,8 @@ class ColorConsistency:
         self.weight, self.mean_weight = float(weight), float(mean_weight)
         self.covariance_weight = float(covariance_weight)
 
-    def __call__(self, images: Sequence[Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+    def __call__(self, images: Sequence[Tensor], text: Tensor | None = None,
+                 class_ids: Tensor | None = None) -> tuple[Tensor, dict[str, Tensor]]:
         if len(images) == 0:
             raise ValueError("regulariser 'color_consistency': no images; expected the branch images, lowest first")
         mean_term = cov_term = images[0].new_zeros((), dtype=images[0].dtype).float()

@@ -4,7 +4,7 @@ their presets.
 Importing this package registers them all (see `ganblocks.registry`).
 """
 
-from ganblocks.models import attngan, baselines, presets, stackgan_v2, stage1, stage2  # noqa: F401
+from ganblocks.models import attngan, attngan_packed, baselines, presets, stackgan_v2, stage1, stage2  # noqa: F401
 from ganblocks.models.presets import (  # noqa: F401
     PRESETS,
     build_discriminator,

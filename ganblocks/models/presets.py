@@ -106,7 +106,33 @@ for _name, _kl in (("official_v2", "mean"), ("paper_v2", "sum")):
         "regulariser_options": {"color_consistency": dict(weight=50.0, mean_weight=1.0, covariance_weight=5.0)},
     }
 
-MODEL_NAMES = ("stage1", "stage2", "onestage", "gan_int_cls", "stackgan_v2")
+# AttnGAN (taoxugit/AttnGAN cfg/bird_attn2.yml; coco_attn2.yml): the attentional tree `attngan_packed` on packed
+# DAMSM captions, D_NET per scale with the `attngan` head (COND_DNET on the sentence + UNCOND_DNET), CA with a
+# GLU and the KL averaged (official) or summed (paper conventions), and the DAMSM term of G's loss (regulariser
+# `damsm`): lambda = TRAIN.SMOOTH.LAMBDA (birds 5, COCO 50), GAMMA1/2/3 4, 5, 10. Birds: GF_DIM 32, DF_DIM 64,
+# R_NUM 2, CONDITION_DIM 100, Z_DIM 100; COCO: GF_DIM 48, DF_DIM 96, R_NUM 3. `text_dim` is the packed row of a
+# 256-d DAMSM (19 * 256 + 1); the pipeline sets it from the data.
+_ATTN_G = dict(text_dim=19 * 256 + 1, noise_dim=100, condition_dim=100, gf_dim=32, branches=3, num_residual=2,
+               base_size=64, upsample="glu", residual="glu", conditioning="gaussian")
+_ATTN_D = dict(image_size=64, df_dim=64, text_dim=19 * 256 + 1, d_head="attngan", downsample="conv")
+for _name, _kl, _score, _lambda, _widths in (
+        ("official_attn", "mean", "official", 5.0, {}),
+        ("paper_attn", "sum", "paper", 5.0, {}),
+        ("official_attn_coco", "mean", "official", 50.0, {"gf_dim": 48, "df_dim": 96, "num_residual": 3})):
+    PRESETS[_name] = {
+        "generator": {"attngan_packed": {**_ATTN_G, **{k: v for k, v in _widths.items() if k != "df_dim"}}},
+        "discriminator": {"attngan_packed": {**_ATTN_D, **{k: v for k, v in _widths.items() if k == "df_dim"}}},
+        "conditioning_options": {
+            "gaussian": {"activation": "glu", "kl_reduction": _kl},
+            "mixture": {"activation": "glu", "kl_reduction": _kl},
+            "none": {"activation": "leaky_relu"},
+        },
+        "d_head_options": {"matching_aware": {"kernel_size": 3}, "joint": {"kernel_size": 3}},
+        "regulariser_options": {"damsm": dict(weight=_lambda, gamma1=4.0, gamma2=5.0, gamma3=10.0, word_score=_score),
+                                "color_consistency": dict(weight=50.0, mean_weight=1.0, covariance_weight=5.0)},
+    }
+
+MODEL_NAMES = ("stage1", "stage2", "onestage", "gan_int_cls", "stackgan_v2", "attngan_packed")
 # Keywords a Stage-II generator passes on to the Stage-I generator it holds.
 _SHARED_WITH_STAGE1 = ("text_dim", "noise_dim", "condition_dim", "gf_dim", "upsample", "conditioning",
                        "conditioning_kwargs")

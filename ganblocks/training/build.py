@@ -196,7 +196,8 @@ def build_stage(cfg: DictConfig, stage_cfg: DictConfig, index: int, run_dir: str
     s = Stage(index=index, name=stage_cfg.name, G=G, D=D, G_step=G_step, pairs=pairs, ema=ema,
               ema_decay=ema_decay, opt_g=opt_g, opt_d=opt_d, sched_g=sched_g, sched_d=sched_d, loader=loader,
               device=device, text_transform=text_transform(cfg), conditioning=_conditioning_or_none(G),
-              regularisers=regularisers(cfg), total_steps=total_steps, steps_per_epoch=steps_per_epoch,
+              regularisers=regularisers(cfg, text_encoder=dataset.text_encoder, device=device),
+              total_steps=total_steps, steps_per_epoch=steps_per_epoch,
               batch_size=int(cfg.train.batch_size), text_dim=text_dim, sample_text=sample_text,
               sample_noise=sample_noise, plan=plan)
     s.params = {"G": _count(G, trainable=True), "G_total": _count(G), "D": _count(D)}
@@ -220,12 +221,18 @@ def text_transform(cfg: DictConfig):
     return cls(**({"beta": float(cfg.loss.gan_int_beta)} if "beta" in accepted else {}))
 
 
-def regularisers(cfg: DictConfig) -> list:
-    """The registered generator regularisers named by `loss.regularisers`, with the preset's weights."""
+def regularisers(cfg: DictConfig, **context) -> list:
+    """The registered generator regularisers named by `loss.regularisers`, with the preset's weights and the
+    run's objects each names in its `context_keys` (`text_encoder`: the dataset's, `device`: for `damsm`)."""
     from ganblocks.models.presets import regulariser_kwargs
+    from ganblocks.registry import registry
 
-    return [build("regulariser", name, where="loss.regularisers", **regulariser_kwargs(name, cfg.model.preset))
-            for name in cfg.loss.regularisers]
+    out = []
+    for name in cfg.loss.regularisers:
+        wanted = getattr(registry("regulariser").get(name, where="loss.regularisers"), "context_keys", ())
+        out.append(build("regulariser", name, where="loss.regularisers", **regulariser_kwargs(name, cfg.model.preset),
+                         **{k: v for k, v in context.items() if k in wanted}))
+    return out
 
 
 def _conditioning_or_none(G: torch.nn.Module):

@@ -10,7 +10,7 @@ one pair (the generator's image, its D, the loss); a StackGAN++ tree has one pai
   (`D.conditions`), so the step never asks whether a D takes text or the conditioning mean;
 - each pair's loss asks the D's record for the logits it needs; the conditioning regulariser (KL) is
   counted once (with the first pair), and the stage's generator regularisers (`regulariser` registry, e.g.
-  color_consistency) see every scale's image.
+  color_consistency, AttnGAN's damsm) see every scale's image, G's text and the batch's classes.
 Real images reach a lower-resolution pair by average pooling of the batch (an exact 2^k box filter).
 
 On CUDA the step runs under the stage plan's autocast and memory format and never syncs with the host:
@@ -84,7 +84,7 @@ class Stage:
     device: torch.device
     text_transform: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]]  # (text, noise) -> G's (text, noise)
     conditioning: Callable[[Tensor], Any] | None  # G's conditioning block (D's "cond_mean" of wrong captions)
-    regularisers: list[Callable] = field(default_factory=list)  # images lowest first -> (loss, stats)
+    regularisers: list[Callable] = field(default_factory=list)  # (images lowest first, text=, class_ids=) -> (loss, stats)
     total_steps: int = 0
     steps_per_epoch: int = 1
     batch_size: int = 1
@@ -158,7 +158,7 @@ def train_step(s: Stage, batch: Batch) -> None:
         losses_g.append(loss)
         _merge(stats, pair_stats, pair, len(s.pairs))
     for regularise in s.regularisers:
-        loss, reg_stats = regularise(fakes)
+        loss, reg_stats = regularise(fakes, text=text, class_ids=batch.class_ids)
         losses_g.append(loss)
         stats.update(reg_stats)
     loss_g = _total(losses_g)

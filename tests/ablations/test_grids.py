@@ -9,7 +9,7 @@ import pytest
 from ablations.grids import GridError, expand, list_grids, load_grid, parse_grid, parse_only
 from ganblocks.registry import names
 
-GRIDS = ("ca_variants", "upsampling", "discriminator", "residual", "stages", "text_twice", "families", "color_consistency")
+GRIDS = ("ca_variants", "upsampling", "discriminator", "residual", "stages", "text_twice", "families", "color_consistency", "attention")
 
 
 def test_the_issue_grids_exist():
@@ -20,10 +20,10 @@ def test_the_issue_grids_exist():
 def test_grid_expands_variant_major_with_run_folders(name, tmp_path):
     grid = load_grid(name)
     assert grid.name == name and grid.description
-    specs = expand(grid, tmp_path, "small", seeds=2, extra_overrides=["data.text_encoder=bow"])
+    specs = expand(grid, tmp_path, "small", seeds=2, extra_overrides=["train.log_every=7"])
     assert len(specs) == 2 * len(grid.variants)
     first = specs[0]
-    assert first.overrides[0] == "profile=small" and first.overrides[1] == "data.text_encoder=bow"
+    assert first.overrides[0] == "profile=small" and first.overrides[1] == "train.log_every=7"
     assert first.overrides[-1] == "seed=0" and specs[1].overrides[-1] == "seed=1"
     assert first.run_dir == tmp_path / "runs" / grid.variants[0].label / "seed0"
     assert [s.index for s in specs] == list(range(len(specs)))

@@ -201,7 +201,7 @@ def test_cli_errors_list_what_is_accepted(capsys):
     assert "accepted: joblib, submitit_slurm, submitit_local" in capsys.readouterr().err
     assert cli.main(["grid=ca_variants", "jobs=0"]) == 2  # jobs=K alone packs runs (test_packing.py)
     assert "expected auto or a positive integer" in capsys.readouterr().err
-    assert cli.main(["--help"]) == 0 and "grids: ca_variants" in capsys.readouterr().out
+    assert cli.main(["--help"]) == 0 and "grids: attention, ca_variants" in capsys.readouterr().out
 
 
 def test_cli_splits_runner_settings_overrides_and_hydra():

@@ -63,3 +63,25 @@ def test_grid_sheet_has_a_caption_band_and_a_variant_and_stage_label_per_row(tmp
     assert sheet.shape[0] == layout.band + 4 * (layout.tile + layout.pad) and layout.band > 0
     assert (sheet[: layout.band] < 128).any()
     assert (tmp_path / "samples" / "captions.txt").read_text().splitlines() == [f"1. {captions[0]}", f"2. {captions[1]}"]
+
+
+def test_each_variant_draws_the_captions_embedded_by_its_own_text_encoder(tmp_path, monkeypatch):
+    """A grid may mix text encoders (attention: AttnGAN's packed DAMSM captions beside sentence vectors)."""
+    import pandas as pd
+    from omegaconf import OmegaConf
+
+    from ablations import samples
+
+    frame = pd.DataFrame([{"variant": v, "seed": 0, "status": "ok", "run_dir": f"runs/{v}/seed0"} for v in ("plain", "attn")])
+    for v, encoder in (("plain", "damsm_sentence"), ("attn", "damsm_words")):
+        (tmp_path / "runs" / v / "seed0").mkdir(parents=True)
+        OmegaConf.save({"model": {"stage2_size": 16}, "data": {"text_encoder": encoder}},
+                       tmp_path / "runs" / v / "seed0" / "config.yaml")
+    widths = {"damsm_sentence": 4, "damsm_words": 77}
+    monkeypatch.setattr(samples, "evaluation_captions", lambda cfg: (["a bird", "a red bird"],
+                                                                     torch.zeros(2, widths[cfg.data.text_encoder])))
+    seen = {}
+    monkeypatch.setattr(samples, "variant_rows", lambda run_dir, emb, size: seen.setdefault(run_dir.parent.name, emb.shape[1])
+                        and [("16px", torch.zeros(2, 3, size, size, dtype=torch.uint8))])
+    samples.sample_grids(frame, tmp_path)
+    assert seen == {"plain": 4, "attn": 77}

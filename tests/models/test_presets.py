@@ -99,7 +99,8 @@ def test_overrides_reach_stage1_and_pick_the_block_options():
 
 
 def test_unknown_preset_and_model_are_named():
-    with pytest.raises(ValueError, match=r"unknown preset 'papr'; expected one of \['official', 'official_v2', 'paper', 'paper_v2'\]"):
+    with pytest.raises(ValueError, match=r"unknown preset 'papr'; expected one of \['official', 'official_attn', 'official_attn_coco', "
+                                          r"'official_v2', 'paper', 'paper_attn', 'paper_v2'\]"):
         build_generator(1, "papr")
     with pytest.raises(ValueError, match="unknown model 'stage3'"):
         build_discriminator("stage3")

@@ -42,6 +42,34 @@ class TinyDataset:
         return len(self.class_ids)
 
 
+class TinyAttnDataset(TinyDataset):
+    """TinyDataset whose caption rows are packed DAMSM captions (`damsm_words`): sentence (D), words (D x 18),
+    word count (3 to 8), with an image encoder file beside them as `text_encoder.checkpoint` (AttnGAN runs)."""
+
+    def __init__(self, imsize: int, checkpoint, n: int = 16, dim: int = 6, seed: int = 0) -> None:
+        from ganblocks.text.damsm_words import pack_words
+
+        super().__init__(imsize, n=n, text_dim=dim, seed=seed)
+        g = torch.Generator().manual_seed(seed + 1)
+        sentence = self.embeddings.reshape(n * 2, dim)
+        words = torch.randn(n * 2, dim, 8, generator=g)
+        lengths = torch.randint(3, 9, (n * 2,), generator=g)
+        words = words * (torch.arange(8)[None, None, :] < lengths[:, None, None])  # padded words are zeros
+        self.embeddings = pack_words(sentence, words, lengths).reshape(n, 2, -1)
+        self.text_encoder = type("FakeDAMSM", (), {"checkpoint": checkpoint, "dim": self.embeddings.shape[-1]})()
+
+
+def write_image_encoder(path, dim: int = 6, width: int = 4, imsize: int = 64, seed: int = 0):
+    """A pretrain_damsm-like final.pt holding a random small_cnn DAMSM image encoder; returns `path`."""
+    from ganblocks.registry import build
+
+    torch.manual_seed(seed)
+    image = build("damsm", "small_cnn", dim=dim, width=width, image_size=imsize)
+    torch.save({"config": {"image_encoder": "small_cnn", "dim": dim, "width": width, "imsize": imsize},
+                "image": image.state_dict()}, path)
+    return path
+
+
 class TinyLoader:
     """Epoch iterator of Batch records with random crop + flip; state_dict() resumes mid-epoch exactly."""
 

@@ -10,6 +10,7 @@ from ganblocks.io import read_jsonl
 from ganblocks.training import load_generator, train
 from ganblocks.training.checkpoint import load_checkpoint
 from ganblocks.training.state import read_status
+from tests.training.conftest import ATTN
 from tests.training.fakes import nan_d_loss_at_call
 
 
@@ -59,12 +60,14 @@ def test_same_seed_same_weights_other_seed_other_weights(tiny_data, tiny_cfg, tm
     assert not all(torch.equal(a[k], c[k]) for k in a)
 
 
-@pytest.mark.parametrize("overrides, stop", [
-    (["pipeline=two_stage"], 2),  # inside Stage-I
-    (["pipeline=two_stage"], 6),  # inside Stage-II
-    (["preset=official_v2", "loss.regularisers=[color_consistency]"], 2),  # the tree: every branch and D at once
-], ids=["two_stage-2", "two_stage-6", "tree-2"])
-def test_resume_is_exact(tiny_data, tiny_cfg, tmp_path, overrides, stop):
+@pytest.mark.parametrize("overrides, stop, data", [
+    (["pipeline=two_stage"], 2, "tiny_data"),  # inside Stage-I
+    (["pipeline=two_stage"], 6, "tiny_data"),  # inside Stage-II
+    (["preset=official_v2", "loss.regularisers=[color_consistency]"], 2, "tiny_data"),  # the tree: every branch and D
+    (ATTN, 2, "attn_data"),  # AttnGAN's tree: attention stages, a D per scale, lambda * DAMSM
+], ids=["two_stage-2", "two_stage-6", "tree-2", "attn_tree-2"])
+def test_resume_is_exact(request, tiny_cfg, tmp_path, overrides, stop, data):
+    request.getfixturevalue(data)
     cfg = tiny_cfg(*overrides, "train.ema_decay=0.5", "train.checkpoint_every=3")
     train(cfg, tmp_path / "straight")
     paused = train(cfg, tmp_path / "resumed", stop_after=stop)
