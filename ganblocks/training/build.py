@@ -164,7 +164,8 @@ def build_stage(cfg: DictConfig, stage_cfg: DictConfig, index: int, run_dir: str
 
     # Optimizers and schedules.
     opt_g = precision.make_adam([p for p in G.parameters() if p.requires_grad], cfg, plan)
-    opt_d = precision.make_adam([p for p in D.parameters() if p.requires_grad], cfg, plan)
+    opt_d = precision.make_adam([p for p in D.parameters() if p.requires_grad], cfg, plan,
+                                lr=precision.discriminator_lr(cfg))  # train.lr_d (TTUR), default train.lr
     steps_per_epoch = max(1, len(loader))
     total_steps = int(cfg.train.max_steps) if cfg.train.max_steps is not None else int(cfg.train.epochs) * steps_per_epoch
     total_steps = max(1, round(float(cfg.train.step_factor) * total_steps))
