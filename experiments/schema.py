@@ -64,6 +64,7 @@ class LossConfig:
     text_transform: str = accepts(registry="text_transform")
     gan_int_beta: float = accepts(low=0, high=1)
     regularisers: list[str] = accepts(registry="regulariser")
+    regulariser_options: dict[str, dict[str, Any]] = accepts(registry="regulariser")  # keywords per name
 
 
 @dataclass

@@ -197,7 +197,7 @@ def build_stage(cfg: DictConfig, stage_cfg: DictConfig, index: int, run_dir: str
     s = Stage(index=index, name=stage_cfg.name, G=G, D=D, G_step=G_step, pairs=pairs, ema=ema,
               ema_decay=ema_decay, opt_g=opt_g, opt_d=opt_d, sched_g=sched_g, sched_d=sched_d, loader=loader,
               device=device, text_transform=text_transform(cfg), conditioning=_conditioning_or_none(G),
-              regularisers=regularisers(cfg), total_steps=total_steps, steps_per_epoch=steps_per_epoch,
+              regularisers=regularisers(cfg, dataset), total_steps=total_steps, steps_per_epoch=steps_per_epoch,
               batch_size=int(cfg.train.batch_size), text_dim=text_dim, sample_text=sample_text,
               sample_noise=sample_noise, plan=plan)
     s.params = {"G": _count(G, trainable=True), "G_total": _count(G), "D": _count(D)}
@@ -221,12 +221,21 @@ def text_transform(cfg: DictConfig):
     return cls(**({"beta": float(cfg.loss.gan_int_beta)} if "beta" in accepted else {}))
 
 
-def regularisers(cfg: DictConfig) -> list:
-    """The registered generator regularisers named by `loss.regularisers`, with the preset's weights."""
+def regularisers(cfg: DictConfig, dataset=None) -> list:
+    """The registered generator regularisers named by `loss.regularisers`: the preset's keywords, then
+    `loss.regulariser_options[name]` over them; one that takes `text_encoder` gets `dataset.text_encoder`."""
     from ganblocks.models.presets import regulariser_kwargs
+    from ganblocks.registry import registry
 
-    return [build("regulariser", name, where="loss.regularisers", **regulariser_kwargs(name, cfg.model.preset))
-            for name in cfg.loss.regularisers]
+    out = []
+    for name in cfg.loss.regularisers:
+        options = dict((cfg.loss.get("regulariser_options") or {}).get(name, {}))
+        kwargs = regulariser_kwargs(name, cfg.model.preset, **options)
+        cls = registry("regulariser").get(name, where="loss.regularisers")
+        if "text_encoder" in inspect.signature(cls).parameters:
+            kwargs["text_encoder"] = getattr(dataset, "text_encoder", None)
+        out.append(build("regulariser", name, where="loss.regularisers", **kwargs))
+    return out
 
 
 def _conditioning_or_none(G: torch.nn.Module):

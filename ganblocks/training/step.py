@@ -157,8 +157,9 @@ def train_step(s: Stage, batch: Batch) -> None:
         loss, pair_stats = pair.loss.generator(fake_g, regulariser)
         losses_g.append(loss)
         _merge(stats, pair_stats, pair, len(s.pairs))
-    for regularise in s.regularisers:
-        loss, reg_stats = regularise(fakes)
+    for regularise in s.regularisers:  # one that `takes_text` also gets G's captions (damsm_sentence)
+        text_args = (text[:B], batch.class_ids) if getattr(regularise, "takes_text", False) else ()
+        loss, reg_stats = regularise([f[:B] for f in fakes] if text_args else fakes, *text_args)
         losses_g.append(loss)
         stats.update(reg_stats)
     loss_g = _total(losses_g)
