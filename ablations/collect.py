@@ -134,7 +134,8 @@ def references(frame: pd.DataFrame) -> str:
 
 def recipe(frame: pd.DataFrame, out_dir: str | Path | None) -> str:
     """The profile's choices, read from the runs' resolved config.yaml: text encoder, widths, N_g/N_z,
-    batch, lr (and D's own lr when `train.lr_d` differs), steps per stage, KL weight, preset, and the D head
+    batch, lr (and D's own lr when `train.lr_d` differs), steps per stage, KL weight, preset, G's regularisers
+    (`loss.regularisers`, with their `loss.regulariser_options` weight), and the D head
     when all runs share it ('' when no run folder has a config)."""
     if out_dir is None or "run_dir" not in frame:
         return ""
@@ -149,9 +150,13 @@ def recipe(frame: pd.DataFrame, out_dir: str | Path | None) -> str:
             steps = f"{t.max_steps} steps" if t.max_steps is not None else f"{t.epochs} epochs"
             lr_d = t.get("lr_d")
             lr = f"lr {t.lr:g}" + ("" if lr_d is None or lr_d == t.lr else f" (D {lr_d:g}, TTUR)")
+            options = cfg.loss.get("regulariser_options") or {}
+            regs = "".join(f", G regulariser {name}" + (f" (weight {options[name].weight:g})" if "weight" in
+                                                        options.get(name, {}) else "")
+                           for name in cfg.loss.get("regularisers") or [])
             found.add(f"text encoder {cfg.data.text_encoder}, gf/df {m.gf_dim}/{m.df_dim}, N_g {m.condition_dim}, "
                       f"N_z {m.noise_dim}, batch {t.batch_size}, {lr}, {steps} per stage, KL weight "
-                      f"{cfg.loss.kl_weight:g} ({m.preset} preset), data {cfg.data.size}")
+                      f"{cfg.loss.kl_weight:g} ({m.preset} preset){regs}, data {cfg.data.size}")
             heads.add(str(m.d_head))
         except OmegaConfBaseException:  # not a ganblocks training config (e.g. a test's fake run)
             continue
