@@ -8,10 +8,19 @@ import torch.nn.functional as F
 
 from ganblocks.io import atomic_torch_save
 from ganblocks.registry import build
-from ganblocks.text.rnn import ImageEncoder, sentence_matching_loss
+from ganblocks.text.rnn import ImageEncoder, RNNEncoder, sentence_matching_loss
 from ganblocks.training.build import build_stage
 from ganblocks.training.step import train_step
 from tests.training import fakes
+
+
+class PairedEncoder:
+    """An `rnn` encoder's image side, read from a checkpoint file as `RNNEncoder.image_encoder` reads it."""
+
+    def __init__(self, checkpoint) -> None:
+        self.checkpoint = checkpoint
+
+    image_encoder = RNNEncoder.image_encoder
 
 
 def _checkpoint(tmp_path, dim=12, imsize=16):
@@ -23,12 +32,12 @@ def _checkpoint(tmp_path, dim=12, imsize=16):
                 m.running_mean.uniform_(-0.5, 0.5), m.running_var.uniform_(0.5, 2.0)
     path = tmp_path / "rnn.pt"
     atomic_torch_save(path, {"dim": dim, "image_state": encoder.state_dict(), "hparams": {"imsize": imsize}})
-    return path, encoder.eval()
+    return PairedEncoder(path), encoder.eval()
 
 
 def test_loss_is_weight_times_the_rnn_matching_loss_of_the_frozen_encoder_on_pooled_images(tmp_path):
-    path, encoder = _checkpoint(tmp_path, dim=12, imsize=16)
-    reg = build("regulariser", "damsm_sentence", weight=2.5, checkpoint=path)
+    paired, encoder = _checkpoint(tmp_path, dim=12, imsize=16)
+    reg = build("regulariser", "damsm_sentence", weight=2.5, text_encoder=paired)
     images = torch.randn(4, 3, 32, 32, requires_grad=True)
     text, classes = torch.randn(4, 12) * 32, torch.tensor([0, 1, 1, 2])
     loss, stats = reg([torch.randn(4, 3, 16, 16), images], text, classes)  # the largest scale is scored
@@ -43,15 +52,15 @@ def test_loss_is_weight_times_the_rnn_matching_loss_of_the_frozen_encoder_on_poo
 def test_without_an_rnn_checkpoint_it_names_the_setting(tmp_path):
     with pytest.raises(ValueError, match="data's text encoder is TinyEncoder; use data.text_encoder=rnn"):
         build("regulariser", "damsm_sentence", text_encoder=fakes.TinyEncoder(12))
-    path, _ = _checkpoint(tmp_path)
+    paired, _ = _checkpoint(tmp_path)
     with pytest.raises(ValueError, match=r"weight=0; expected a number > 0"):
-        build("regulariser", "damsm_sentence", weight=0, checkpoint=path)
+        build("regulariser", "damsm_sentence", weight=0, text_encoder=paired)
 
 
 def test_the_step_scores_g_s_images_against_their_own_captions_and_only_g_moves(tiny_data, tiny_cfg, tmp_path,
                                                                                 monkeypatch):
-    path, _ = _checkpoint(tmp_path, dim=12, imsize=16)
-    monkeypatch.setattr(fakes.TinyEncoder, "checkpoint", path, raising=False)  # as an `rnn` encoder has
+    paired, _ = _checkpoint(tmp_path, dim=12, imsize=16)
+    monkeypatch.setattr(fakes.TinyEncoder, "image_encoder", lambda self: paired.image_encoder(), raising=False)
     cpu = torch.device("cpu")
     plain = tiny_cfg("pipeline=stage1")
     cfg = tiny_cfg("pipeline=stage1", "loss.regularisers=[damsm_sentence]",
