@@ -134,10 +134,12 @@ def references(frame: pd.DataFrame) -> str:
 
 def recipe(frame: pd.DataFrame, out_dir: str | Path | None) -> str:
     """The profile's choices, read from the runs' resolved config.yaml: text encoder, widths, N_g/N_z,
-    batch, steps per stage, KL weight and preset ('' when no run folder has a config)."""
+    batch, lr (and D's own lr when `train.lr_d` differs), steps per stage, KL weight, preset, G's regularisers
+    (`loss.regularisers`, with their `loss.regulariser_options` weight), and the D head
+    when all runs share it ('' when no run folder has a config)."""
     if out_dir is None or "run_dir" not in frame:
         return ""
-    found = set()
+    found, heads = set(), set()
     for run_dir in frame["run_dir"].dropna():
         path = Path(out_dir) / str(run_dir) / "config.yaml"
         if not path.is_file():
@@ -148,12 +150,23 @@ def recipe(frame: pd.DataFrame, out_dir: str | Path | None) -> str:
             f, n = float(t.step_factor), len(cfg.pipeline.stages)  # steps as training/build.py counts them
             steps = (f"{max(1, round(f * t.max_steps))} steps" if t.max_steps is not None else f"{f * t.epochs:g} epochs")
             shape = f" x {n} stage{'s' * (n > 1)} ({cfg.pipeline.name}" + (f", train.step_factor {f:g})" if f != 1 else ")")
+            lr_d = t.get("lr_d")
+            lr = f"lr {t.lr:g}" + ("" if lr_d is None or lr_d == t.lr else f" (D {lr_d:g}, TTUR)")
+            options = cfg.loss.get("regulariser_options") or {}
+            regs = "".join(f", G regulariser {name}" + (f" (weight {options[name].weight:g})" if "weight" in
+                                                        options.get(name, {}) else "")
+                           for name in cfg.loss.get("regularisers") or [])
             found.add(f"text encoder {cfg.data.text_encoder}, gf/df {m.gf_dim}/{m.df_dim}, N_g {m.condition_dim}, "
-                      f"N_z {m.noise_dim}, batch {t.batch_size}, lr {t.lr:g}, {steps} per stage{shape}, KL weight "
-                      f"{cfg.loss.kl_weight:g} ({m.preset} preset), data {cfg.data.size}")
+                      f"N_z {m.noise_dim}, batch {t.batch_size}, {lr}, {steps} per stage{shape}, KL weight "
+                      f"{cfg.loss.kl_weight:g} ({m.preset} preset){regs}, data {cfg.data.size}")
+            heads.add(str(m.d_head))
         except OmegaConfBaseException:  # not a ganblocks training config (e.g. a test's fake run)
             continue
-    return "Recipe: " + "; ".join(sorted(found)) + ". " if found else ""
+    if not found:
+        return ""
+    # The D head is named when every run shares it (a grid that varies it names it per row already).
+    head = f"; D head {heads.pop()}" if len(heads) == 1 else ""
+    return "Recipe: " + "; ".join(sorted(found)) + head + ". "
 
 
 def caption(frame: pd.DataFrame, manifest: dict, out_dir: str | Path | None = None) -> str:

@@ -66,12 +66,14 @@ class LossConfig:
     text_transform: str = accepts(registry="text_transform")
     gan_int_beta: float = accepts(low=0, high=1)
     regularisers: list[str] = accepts(registry="regulariser")
+    regulariser_options: dict[str, dict[str, Any]] = accepts(registry="regulariser")  # keywords per name
 
 
 @dataclass
 class TrainConfig:
     batch_size: int = accepts(low=2, why="BatchNorm needs at least 2 samples per batch and process")
     lr: float = accepts(above=0)
+    lr_d: float | None = accepts(above=0)
     betas: list[float] = accepts(low=0, below=1, length=2)
     epochs: int = accepts(low=1)
     max_steps: int | None = accepts(low=1)

@@ -57,6 +57,29 @@ class CondLogits(nn.Module):
         return self.outlogits(torch.cat([features, c], dim=1)).view(-1)
 
 
+class ProjectionLogits(nn.Module):
+    """Projection score (Miyato & Koyama, ICLR 2018, Eq. 3): psi(h) + <V c, h>, h = features summed over M_d x M_d.
+
+    (B, C, M_d, M_d), (B, N_d) -> (B,). `outlogits` is psi (Linear C -> 1), `embed` is V (Linear N_d -> C, no
+    bias). The text enters as an inner product with the pooled image features, so every feature channel of
+    G's image gets a gradient along the caption's direction, where the concat head must first learn a conv
+    that mixes text and image (the paper's Sec. 3 and its ImageNet comparison: projection over concat).
+    """
+
+    def __init__(self, feature_channels: int, condition_dim: int) -> None:
+        super().__init__()
+        self.condition_dim = condition_dim
+        self.outlogits = nn.Sequential(nn.Linear(feature_channels, 1))
+        self.embed = nn.Linear(condition_dim, feature_channels, bias=False)
+
+    def forward(self, features: Tensor, condition: Tensor) -> Tensor:
+        if condition is None or condition.dim() != 2 or condition.shape[1] != self.condition_dim:
+            shape = None if condition is None else tuple(condition.shape)
+            raise ValueError(f"d_head 'projection': condition of shape {shape}; expected (B, {self.condition_dim})")
+        h = features.sum(dim=(2, 3))
+        return self.outlogits(h).view(-1) + (self.embed(condition) * h).sum(dim=1)
+
+
 class UncondLogits(nn.Module):
     """Unconditional logits: one M_d x M_d conv to a single node. (B, C, M_d, M_d) -> (B,)"""
 
@@ -93,9 +116,14 @@ class _Head(nn.Module):
         self.feature_channels, self.condition_dim, self.spatial_size = feature_channels, condition_dim, spatial_size
         if self.conditional:
             hidden = hidden_channels or feature_channels
-            self.get_cond_logits = CondLogits(feature_channels, condition_dim, spatial_size, kernel_size, hidden)
+            self.get_cond_logits = self._cond_logits(feature_channels, condition_dim, spatial_size, kernel_size, hidden)
         if self.unconditional:
             self.get_uncond_logits = UncondLogits(feature_channels, spatial_size)
+
+    def _cond_logits(self, feature_channels: int, condition_dim: int, spatial_size: int, kernel_size: int,
+                     hidden_channels: int) -> nn.Module:
+        """The conditional scorer this head keeps as `get_cond_logits` (the official concat + conv by default)."""
+        return CondLogits(feature_channels, condition_dim, spatial_size, kernel_size, hidden_channels)
 
     def score(self, owner: nn.Module, features: Tensor, condition: Tensor | None) -> DiscriminatorOutput:
         """The logits computed with the layers held by `owner`: this head, or a discriminator that adopted them.
@@ -134,3 +162,17 @@ class JointHead(_Head):
     """Conditional and unconditional scores (official Stage-II D): -> cond_logits (B,), uncond_logits (B,)."""
 
     name, conditional, unconditional = "joint", True, True
+
+
+@register("d_head", "projection")
+class ProjectionHead(_Head):
+    """Projection-discriminator score (Miyato & Koyama 2018): psi(sum-pooled h) + <V condition, h> -> cond_logits (B,).
+
+    Trained by the matching-aware loss like `matching_aware` (real / wrong / fake pairs); not in any paper or
+    official preset (the `cpu` profile may select it; the table caption names the head).
+    """
+
+    name, conditional = "projection", True
+
+    def _cond_logits(self, feature_channels, condition_dim, spatial_size, kernel_size, hidden_channels):
+        return ProjectionLogits(feature_channels, condition_dim)

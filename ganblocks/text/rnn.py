@@ -207,3 +207,13 @@ class RNNEncoder(TextEncoder):
 
     def cache_key(self) -> str:
         return f"{self._key}-n{EMBEDDING_NORM}"
+
+    def image_encoder(self) -> tuple[nn.Module, int]:
+        """The image encoder pre-trained with this text encoder (its DAMSM pair), frozen and in eval mode:
+        (N, 3, S, S) in [-1, 1] -> (N, dim), and the size S it was trained at. Used by the `damsm_sentence`
+        regulariser."""
+        ckpt = load_torch_file(self.checkpoint, map_location="cpu")
+        with torch.random.fork_rng(devices=[]):  # its random init (overwritten) must not move a run's RNG
+            encoder = ImageEncoder(int(ckpt["dim"]))
+        encoder.load_state_dict(ckpt["image_state"])
+        return encoder.eval().requires_grad_(False), int(ckpt.get("hparams", {}).get("imsize", 32))

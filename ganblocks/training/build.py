@@ -164,7 +164,8 @@ def build_stage(cfg: DictConfig, stage_cfg: DictConfig, index: int, run_dir: str
 
     # Optimizers and schedules.
     opt_g = precision.make_adam([p for p in G.parameters() if p.requires_grad], cfg, plan)
-    opt_d = precision.make_adam([p for p in D.parameters() if p.requires_grad], cfg, plan)
+    opt_d = precision.make_adam([p for p in D.parameters() if p.requires_grad], cfg, plan,
+                                lr=precision.discriminator_lr(cfg))  # train.lr_d (TTUR), default train.lr
     steps_per_epoch = max(1, len(loader))
     total_steps = int(cfg.train.max_steps) if cfg.train.max_steps is not None else int(cfg.train.epochs) * steps_per_epoch
     total_steps = max(1, round(float(cfg.train.step_factor) * total_steps))
@@ -222,15 +223,18 @@ def text_transform(cfg: DictConfig):
 
 
 def regularisers(cfg: DictConfig, **context) -> list:
-    """The registered generator regularisers named by `loss.regularisers`, with the preset's weights and the
-    run's objects each names in its `context_keys` (`text_encoder`: the dataset's, `device`: for `damsm`)."""
+    """The registered generator regularisers named by `loss.regularisers`: the preset's keywords, then
+    `loss.regulariser_options[name]` over them, and the run's objects each names in its `context_keys`
+    (`text_encoder`: the dataset's, `device`: the stage's)."""
     from ganblocks.models.presets import regulariser_kwargs
     from ganblocks.registry import registry
 
     out = []
     for name in cfg.loss.regularisers:
+        options = dict((cfg.loss.get("regulariser_options") or {}).get(name, {}))
         wanted = getattr(registry("regulariser").get(name, where="loss.regularisers"), "context_keys", ())
-        out.append(build("regulariser", name, where="loss.regularisers", **regulariser_kwargs(name, cfg.model.preset),
+        out.append(build("regulariser", name, where="loss.regularisers",
+                         **regulariser_kwargs(name, cfg.model.preset, **options),
                          **{k: v for k, v in context.items() if k in wanted}))
     return out
 

@@ -98,8 +98,9 @@ def graph_blocker(cfg: DictConfig, device: torch.device, world_size: int = 1) ->
     return None
 
 
-def make_adam(params: Iterable[torch.nn.Parameter], cfg: DictConfig, plan: StepPlan) -> torch.optim.Adam:
-    """Adam with `cfg.train.lr` and `cfg.train.betas` in the plan's implementation.
+def make_adam(params: Iterable[torch.nn.Parameter], cfg: DictConfig, plan: StepPlan,
+              lr: float | None = None) -> torch.optim.Adam:
+    """Adam with `lr` (None: `cfg.train.lr`) and `cfg.train.betas` in the plan's implementation.
 
     for-loop: foreach=False, fused=False (the official code's); foreach: one kernel per op over all tensors;
     fused: one kernel for the whole update. All three give the same update up to float rounding.
@@ -107,8 +108,18 @@ def make_adam(params: Iterable[torch.nn.Parameter], cfg: DictConfig, plan: StepP
     if plan.adam not in ADAM_IMPLS:
         raise ValueError(f"adam implementation {plan.adam!r}; expected one of {ADAM_IMPLS}")
     betas = tuple(float(b) for b in cfg.train.betas)
-    return torch.optim.Adam(list(params), lr=float(cfg.train.lr), betas=betas, foreach=plan.adam == "foreach",
+    lr = float(cfg.train.lr) if lr is None else float(lr)
+    return torch.optim.Adam(list(params), lr=lr, betas=betas, foreach=plan.adam == "foreach",
                             fused=plan.adam == "fused", capturable=plan.capturable)
+
+
+def discriminator_lr(cfg: DictConfig) -> float:
+    """D's Adam learning rate: `cfg.train.lr_d`, or `cfg.train.lr` when it is null or absent (G always has `lr`).
+
+    A separate D rate is the two time-scale update rule (TTUR; Heusel et al., NeurIPS 2017).
+    """
+    lr_d = cfg.train.get("lr_d")
+    return float(cfg.train.lr if lr_d is None else lr_d)
 
 
 def autocast(plan: StepPlan | None, device: torch.device):

@@ -10,7 +10,8 @@ one pair (the generator's image, its D, the loss); a StackGAN++ tree has one pai
   (`D.conditions`), so the step never asks whether a D takes text or the conditioning mean;
 - each pair's loss asks the D's record for the logits it needs; the conditioning regulariser (KL) is
   counted once (with the first pair), and the stage's generator regularisers (`regulariser` registry, e.g.
-  color_consistency, AttnGAN's damsm) see every scale's image, G's text and the batch's classes.
+  color_consistency, AttnGAN's damsm, damsm_sentence) see every scale's image, G's text and the batch's
+  classes (keywords `text=`, `class_ids=`; a regulariser uses what it needs).
 Real images reach a lower-resolution pair by average pooling of the batch (an exact 2^k box filter).
 
 On CUDA the step runs under the stage plan's autocast and memory format and never syncs with the host:

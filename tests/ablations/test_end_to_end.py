@@ -59,7 +59,7 @@ def test_smoke_grid_end_to_end(tmp_path):
     assert not any("**" in ln for ln in md.splitlines() if ln.startswith("| "))  # one seed: no best
     # The caption names the profile's recipe, read from the runs' resolved configs.
     assert ("Recipe: text encoder bow, gf/df 8/8, N_g 16, N_z 16, batch 16, lr 0.0002, 2 steps per stage x 2 stages (two_stage), "
-            "KL weight 1 (paper preset), data tiny.") in md
+            "KL weight 1 (paper preset), data tiny; D head matching_aware.") in md
     assert (out / "samples" / "seed0.png").exists() and list((out / "plots").glob("metric_*.png"))
     assert (out / "runs" / "gaussian" / "seed0" / "metrics.json").exists()
 

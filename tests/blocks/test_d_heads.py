@@ -9,7 +9,8 @@ import ganblocks  # noqa: F401
 from ganblocks.registry import build, names
 from ganblocks.types import DiscriminatorOutput
 
-EXPECTED = {"vanilla": (None, (3,)), "matching_aware": ((3,), None), "joint": ((3,), (3,)), "attngan": ((3,), (3,))}
+EXPECTED = {"vanilla": (None, (3,)), "matching_aware": ((3,), None), "joint": ((3,), (3,)), "attngan": ((3,), (3,)),
+            "projection": ((3,), None)}
 
 
 @pytest.mark.parametrize("name", names("d_head"))
@@ -57,3 +58,22 @@ def test_bad_feature_shape_and_condition_are_named():
         head(torch.randn(2, 8, 4, 4), torch.randn(2, 5))
     with pytest.raises(ValueError, match="kernel_size=5"):
         build("d_head", "joint", feature_channels=8, condition_dim=4, kernel_size=5)
+
+
+def test_projection_is_psi_of_pooled_features_plus_inner_product_with_projected_condition():
+    """Known answer: logit = w . sum_xy(h) + b + <V c, sum_xy(h)> (Miyato & Koyama 2018, Eq. 3)."""
+    head = build("d_head", "projection", feature_channels=2, condition_dim=3)
+    with torch.no_grad():
+        head.get_cond_logits.outlogits[0].weight.copy_(torch.tensor([[1.0, -2.0]]))
+        head.get_cond_logits.outlogits[0].bias.fill_(0.5)
+        head.get_cond_logits.embed.weight.copy_(torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 3.0]]))
+    feats = torch.zeros(2, 2, 4, 4)
+    feats[0, 0, 0, 0], feats[0, 0, 1, 1], feats[0, 1, 2, 2] = 1.0, 2.0, 1.0  # pooled h = (3, 1)
+    feats[1, 1] = 0.25  # pooled h = (0, 4)
+    cond = torch.tensor([[2.0, 9.0, 1.0], [0.0, 0.0, -1.0]])  # V c = (2, 3), (0, -3)
+    out = head(feats, cond)
+    # image 0: 3 - 2 + 0.5 + (2*3 + 3*1) = 10.5; image 1: -8 + 0.5 + (-3*4) = -19.5
+    assert out.cond_logits.tolist() == [10.5, -19.5]
+    assert out.uncond_logits is None
+    with pytest.raises(ValueError, match=r"'projection': condition of shape \(2, 5\); expected \(B, 3\)"):
+        head(feats, torch.randn(2, 5))

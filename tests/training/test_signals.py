@@ -112,3 +112,41 @@ def test_every_scale_of_a_tree_gets_the_mismatched_condition(tiny_data, tiny_cfg
     assert len(records) == 2
     for calls in records:
         torch.testing.assert_close(calls[1], wrong_mean)
+
+
+# -- TTUR: D's own learning rate ---------------------------------------------------------------------------
+def _one_step_moves(cfg, tmp_path):
+    """(stage, largest |change| of any G parameter, of any D parameter) after one step (Adam's first step
+    moves every parameter with a gradient by ~lr)."""
+    s = _stage(cfg, tmp_path)
+    g0 = [p.detach().clone() for p in s.G.parameters()]
+    d0 = [p.detach().clone() for p in s.D.parameters()]
+    train_step(s, next(iter(s.loader)))
+    move = lambda ps, old: max(float((p.detach() - q).abs().max()) for p, q in zip(ps, old))  # noqa: E731
+    return s, move(s.G.parameters(), g0), move(s.D.parameters(), d0)
+
+
+def test_lr_d_reaches_the_discriminator_optimiser_only(tiny_data, tiny_cfg, tmp_path):
+    s, g_move, d_move = _one_step_moves(tiny_cfg("pipeline=stage1", "train.lr=0.001", "train.lr_d=0.0001"), tmp_path)
+    assert [g["lr"] for g in s.opt_g.param_groups] == [0.001]
+    assert [g["lr"] for g in s.opt_d.param_groups] == [0.0001]
+    # Adam's first step is lr * g / (|g| + eps): the largest move is lr (up to eps), for G and for D apart.
+    assert g_move == pytest.approx(0.001, rel=1e-3) and d_move == pytest.approx(0.0001, rel=1e-3)
+
+
+def test_lr_d_default_trains_bit_identically_to_the_shared_lr(tiny_data, tiny_cfg, tmp_path):
+    runs = []
+    for k, extra in enumerate([[], ["train.lr_d=0.0002"], ["train.lr_d=0.0004"]]):  # config.yaml's lr is 2e-4
+        s = _stage(tiny_cfg("pipeline=stage1", *extra), tmp_path / str(k))
+        for batch in list(iter(s.loader))[:3]:
+            train_step(s, batch)
+        runs.append({**{f"G.{k}": v for k, v in s.G.state_dict().items()},
+                     **{f"D.{k}": v for k, v in s.D.state_dict().items()}})
+    default, same, other = runs
+    assert all(torch.equal(default[k], same[k]) for k in default)
+    assert not all(torch.equal(default[k], other[k]) for k in default if k.startswith("D."))
+
+
+def test_lr_d_must_be_positive_and_names_the_key(tiny_cfg):
+    with pytest.raises(ValueError, match="train.lr_d"):
+        tiny_cfg("train.lr_d=0")
