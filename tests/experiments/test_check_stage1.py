@@ -9,7 +9,8 @@ import torch
 from experiments import check_stage1
 
 # A quicker judge than smoke's own (64 px, fewer free renders): these tests check the bookkeeping, not the judge
-QUICK_JUDGE = ["metrics.evaluator_size=64", "metrics.evaluator_free_renders=200"]
+QUICK_JUDGE = ["metrics.evaluator_size=64", "metrics.evaluator_free_renders=200", "metrics.evaluator_epochs=30",
+               "metrics.evaluator_width=8"]  # the quick judge these tests were written with (smoke's own is 10 epochs)
 
 
 def test_caption_ceiling_counts_the_classes_a_caption_leaves_open():
