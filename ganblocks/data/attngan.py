@@ -32,7 +32,7 @@ import torch
 
 from ganblocks.data.dataset import (
     LOADER_VERSION, DatasetError, TextImageDataset, cached_images, decode_image, embed_captions, files_fingerprint,
-    load_size, read_text, resolve_text_encoder,
+    dataset_root, load_size, read_text, resolve_text_encoder,
 )
 from ganblocks.data.images import DECODE_VERSION
 from ganblocks.data.loaders import _as_str, _cub_index, read_pickle
@@ -161,11 +161,7 @@ def _class_ids(root: Path, split: str, keys: list[str]) -> np.ndarray:
 def load_attngan(*, split: str, imsize: int, text_encoder: Any = "bow", root: Any = None,
                  n_captions: int | None = None, words_num: int | None = None) -> TextImageDataset:
     """AttnGAN's layout (birds or COCO): captions.pickle word indices, filenames.pickle, text/, CUB boxes."""
-    if root is None:
-        raise DatasetError(f"dataset 'attngan' needs root=DATA_DIR{ATTNGAN_LAYOUT}")
-    root = Path(root)
-    if not root.is_dir():
-        raise DatasetError(f"dataset folder {root} does not exist{ATTNGAN_LAYOUT}")
+    root = dataset_root(root, "attngan", "DATA_DIR", ATTNGAN_LAYOUT)
     cub = root / "CUB_200_2011"
     birds = (cub / "images.txt").is_file()
     defaults = BIRDS if birds else COCO

@@ -30,6 +30,20 @@ class DatasetError(ValueError):
     """A dataset on disk is missing a file, malformed, or inconsistent; the message names the file."""
 
 
+def dataset_root(root: Any, dataset: str, placeholder: str, layout: str) -> Path:
+    """The folder `root` of a user's dataset as a Path.
+
+    Raises:
+        DatasetError: root is None (naming `root=<placeholder>`) or not a folder; both end with `layout`.
+    """
+    if root is None:
+        raise DatasetError(f"dataset {dataset!r} needs root={placeholder}{layout}")
+    root = Path(root)
+    if not root.is_dir():
+        raise DatasetError(f"dataset folder {root} does not exist{layout}")
+    return root
+
+
 def load_size(imsize: int) -> int:
     """The official load size: images are cached at imsize * 76 / 64 and randomly cropped to imsize."""
     return imsize * 76 // 64

@@ -25,6 +25,7 @@ from ganblocks.data.dataset import (
     DatasetError,
     TextImageDataset,
     cached_images,
+    dataset_root,
     decode_image,
     embed_captions,
     files_fingerprint,
@@ -94,11 +95,7 @@ def _records(path: Path) -> list[tuple[int, dict]]:
 def load_folder(*, split: str, imsize: int, text_encoder: Any = "bow", root: Any = None,
                 n_captions: int = 10) -> TextImageDataset:
     """A folder of images with captions.jsonl (a user's own data)."""
-    if root is None:
-        raise DatasetError(f"dataset 'folder' needs root=FOLDER{FOLDER_LAYOUT}")
-    root = Path(root)
-    if not root.is_dir():
-        raise DatasetError(f"dataset folder {root} does not exist{FOLDER_LAYOUT}")
+    root = dataset_root(root, "folder", "FOLDER", FOLDER_LAYOUT)
     listing = root / "captions.jsonl"
     numbered = [(n, r) for n, r in _records(listing) if r.get("split", split) == split]
     records = [r for _, r in numbered]
