@@ -137,3 +137,16 @@ def nan_d_loss_at_call(monkeypatch, call: int) -> None:
             return loss, stats
 
         monkeypatch.setattr(cls, "discriminator", discriminator)
+
+
+def assert_tree_run_finished(status: dict, run_dir) -> None:
+    """A 4-step `tree` run (log every 2) finished with finite losses at steps 2 and 4 and its last sheet."""
+    import math
+
+    from ganblocks.io import read_jsonl
+
+    assert status["status"] == "finished"
+    records = read_jsonl(run_dir / "log.jsonl")
+    assert [(r["stage"], r["step"]) for r in records] == [("tree", 2), ("tree", 4)]
+    assert all(math.isfinite(r["loss_d"]) and math.isfinite(r["loss_g"]) for r in records)
+    assert (run_dir / "samples" / "tree_0000004.png").is_file()
