@@ -40,15 +40,17 @@ class DAMSMSentence:
         text_encoder: the training data's encoder (`dataset.text_encoder`, passed by the trainer); it must
             have `image_encoder() -> (frozen module, size)`, as the `rnn` encoder has.
         gamma: cosine scale (the `rnn` pre-training's 10.0).
+        device: where the frozen image encoder runs (the stage's device; None: where it was built).
 
     Raises:
         ValueError: an encoder without a paired image encoder (e.g. `data.text_encoder=bow`), a bad weight
             or gamma.
     """
 
-    context_keys = ("text_encoder",)  # the build passes the run's text encoder
+    context_keys = ("text_encoder", "device")  # the build passes the run's text encoder and the stage's device
 
-    def __init__(self, *, weight: float = 1.0, text_encoder: Any = None, gamma: float = 10.0) -> None:
+    def __init__(self, *, weight: float = 1.0, text_encoder: Any = None, gamma: float = 10.0,
+                 device: Any = None) -> None:
         for name, value in (("weight", weight), ("gamma", gamma)):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
                 raise ValueError(f"regulariser 'damsm_sentence': {name}={value!r}; expected a number > 0")
@@ -58,6 +60,8 @@ class DAMSMSentence:
                              f"encoder, but the data's text encoder is {type(text_encoder).__name__}; use "
                              "data.text_encoder=rnn")
         self.encoder, self.imsize = pair()  # fixed, as AttnGAN's pretrained DAMSM encoders
+        if device is not None:  # moved once here, not on every step
+            self.encoder = self.encoder.to(device)
         self.weight, self.gamma = float(weight), float(gamma)
 
     def __call__(self, images: Sequence[Tensor], text: Tensor | None = None,
@@ -71,7 +75,6 @@ class DAMSMSentence:
                              f"class_ids {tuple(class_ids.shape)}; expected (B, 3, S, S), (B, D), (B,)")
         if image.shape[-1] != self.imsize:
             image = F.interpolate(image.float(), size=(self.imsize, self.imsize), mode="area")
-        self.encoder.to(image.device)
         scores = sentence_scores(self.encoder(image.float()), text.float())
         loss0, loss1 = matching_losses(scores, self.gamma, class_ids)
         loss = self.weight * (loss0 + loss1)
