@@ -19,7 +19,8 @@ from ganblocks.evaluation.evaluator import Evaluator, center_crop, describe
 from ganblocks.evaluation.reference import real_halves, real_reference
 from ganblocks.evaluation.samples import EvalSamples, MetricRefused
 from ganblocks.evaluation.sampling import caption_pool, evaluation_captions, generate
-from ganblocks.io import atomic_write_json, stable_hash
+from ganblocks.data.dataset import DatasetError
+from ganblocks.io import UnsafeFileError, atomic_write_json, stable_hash
 from ganblocks.registry import build
 
 DEFAULTS: dict[str, Any] = {
@@ -70,6 +71,11 @@ def metrics_config(*layers: Any) -> DictConfig:
     if unknown:
         raise KeyError(f"unknown metrics settings {sorted(unknown)}; known: {sorted(DEFAULTS)}")
     return merged
+
+
+class MetricSettingError(ValueError):
+    """A `metrics.*` setting no metric accepts (a missing file, an unknown name, a bad count), found before any
+    image is generated; the message names the setting. `python -m experiments.evaluate` prints it in one line."""
 
 
 class RunContext:
@@ -131,8 +137,13 @@ def build_samples(ctx: RunContext) -> tuple[EvalSamples, Any, Any]:
     G = ctx.generator()
     size = int(G.out_size)
     test = ctx.dataset(size)
-    check_is_classifier(m, test)
-    check_metrics(m, test)
+    try:  # every setting the metrics can check is refused here, before any image is generated
+        check_is_classifier(m, test)
+        check_metrics(m, test)
+    except (UnsafeFileError, DatasetError):
+        raise  # a crafted or broken file: its own kind (the CLI exits 1 for those)
+    except (ValueError, FileNotFoundError) as error:
+        raise MetricSettingError(str(error)) from error
     has_judge = getattr(test, "attributes", None) is not None
     evaluator = ctx.evaluator() if has_judge else None
     n_per = int(m.n_per_caption)

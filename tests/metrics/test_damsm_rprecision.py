@@ -124,6 +124,19 @@ def test_real_data_without_damsm_files_is_refused_naming_the_settings(tmp_path):
         m.check(SimpleNamespace(name="cub", meta={}))
 
 
+def test_missing_pretrain_checkpoint_is_refused_when_built_naming_the_setting(tmp_path):
+    """checkpoint=DIR without DIR/final.pt used to pass the pre-generation check and fail after every image was
+    generated, naming text_encoder 'damsm' instead of the setting."""
+    with pytest.raises(FileNotFoundError, match=re.escape(f"metrics.options.r_precision_damsm.checkpoint="
+                                                          f"{str(tmp_path / 'damsm')!r}: no ") + ".*final.pt"):
+        build("metric", "r_precision_damsm", checkpoint=str(tmp_path / "damsm"))
+    (tmp_path / "damsm").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"r_precision_damsm.checkpoint=.*pretrain_damsm --out"):
+        build("metric", "r_precision_damsm", checkpoint=str(tmp_path / "damsm"))  # a folder without final.pt
+    (tmp_path / "damsm" / "final.pt").write_bytes(b"x")
+    build("metric", "r_precision_damsm", checkpoint=str(tmp_path / "damsm"))  # read only when scoring
+
+
 def test_evaluate_refuses_before_generating_on_real_data(tmp_path):
     from omegaconf import OmegaConf
 
