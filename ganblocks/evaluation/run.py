@@ -139,6 +139,7 @@ def build_samples(ctx: RunContext) -> tuple[EvalSamples, Any, Any]:
     test = ctx.dataset(size)
     try:  # every setting the metrics can check is refused here, before any image is generated
         check_is_classifier(m, test)
+        check_inception_weights(m, test)
         check_metrics(m, test)
     except (UnsafeFileError, DatasetError):
         raise  # a crafted or broken file: its own kind (the CLI exits 1 for those)
@@ -190,6 +191,16 @@ def resize_note(m: DictConfig, size: int, load: int, evaluator: Evaluator | None
         size_is = int((m.options or {}).get("is", {}).get("classifier_size", 299))
         net += f"; IS classifier resizes {size} -> {size_is} px (bilinear, antialiased)"
     return f"{real}; {net}"
+
+
+def check_inception_weights(m: DictConfig, dataset: Any) -> None:
+    """Refuse, before any image is generated, IS/FID/KID on a dataset without the built-in evaluator when
+    `metrics.inception_weights` is unset or missing (IS with `metrics.is_classifier` needs no Inception)."""
+    needs = {"fid", "kid"} | (set() if m.is_classifier else {"is"})
+    if getattr(dataset, "attributes", None) is None and needs & {str(n) for n in m.names}:
+        from ganblocks.evaluation.fidelity import inception_kwargs
+
+        inception_kwargs(m.inception_weights)  # raises FileNotFoundError naming metrics.inception_weights
 
 
 def check_is_classifier(m: DictConfig, dataset: Any) -> None:

@@ -148,6 +148,23 @@ def test_evaluate_refuses_before_generating_on_real_data(tmp_path):
     check_metrics(OmegaConf.merge(m, {"names": ["r_precision"]}), SimpleNamespace(name="cub", meta={}))  # others pass
 
 
+def test_inception_weights_are_checked_before_generating_on_real_data(tmp_path):
+    """IS/FID/KID on real data without metrics.inception_weights used to fail after every image was generated."""
+    from omegaconf import OmegaConf
+
+    from ganblocks.evaluation.run import check_inception_weights, metrics_config
+
+    real, builtin = SimpleNamespace(name="attngan", attributes=None), SimpleNamespace(name="synthbirds", attributes=1)
+    m = metrics_config({"names": ["fid", "r_precision_damsm"]})
+    with pytest.raises(FileNotFoundError, match=r"set metrics.inception_weights=PATH"):
+        check_inception_weights(m, real)
+    with pytest.raises(FileNotFoundError, match=r"metrics.inception_weights='.*nope.pth': no such file"):
+        check_inception_weights(OmegaConf.merge(m, {"inception_weights": str(tmp_path / "nope.pth")}), real)
+    check_inception_weights(m, builtin)  # the built-in evaluator needs no Inception
+    check_inception_weights(OmegaConf.merge(m, {"names": ["is"], "is_classifier": "cub.pt"}), real)  # IS by its classifier
+    check_inception_weights(OmegaConf.merge(m, {"names": ["r_precision_damsm"]}), real)
+
+
 @pytest.mark.slow
 def test_released_encoders_score_as_a_direct_computation(tmp_path):
     """Official-format files (random weights) through the metric equal load_damsm_* + cosine by hand."""
