@@ -145,6 +145,8 @@ def validate(cfg: DictConfig) -> None:
     if not problems:
         problems = _check_preset_fits_pipeline(cfg)
     if not problems:
+        problems = _check_text_encoder(cfg)
+    if not problems:
         problems = _check_metric_options(cfg) + _check_models(cfg)
     if problems:
         raise ConfigError("invalid config:\n  " + "\n  ".join(problems))
@@ -256,6 +258,21 @@ def _check_preset_fits_pipeline(cfg: DictConfig) -> list[str]:
                             f"presets with {name!r}: {', '.join(fits) or 'none'}"
                             + (f" (e.g. preset={fits[0]})" if fits else ""))
             break
+    return problems
+
+
+def _check_text_encoder(cfg: DictConfig) -> list[str]:
+    """data.text_encoder against the encoders a stage's generator declares it reads (`text_encoders`, if any):
+    AttnGAN's packed models need word features, which only damsm_words packs into the caption rows."""
+    from ganblocks.registry import registry
+
+    problems = []
+    for stage in cfg.pipeline.stages:
+        accepted = getattr(registry("generator").get(stage.generator), "text_encoders", None)
+        if accepted is not None and cfg.data.text_encoder not in accepted:
+            problems.append(f"data.text_encoder={cfg.data.text_encoder!r}: generator {stage.generator!r} (pipeline stage "
+                            f"{stage.name!r}) reads word features packed in each caption row, which this encoder does "
+                            f"not give; accepted: {', '.join(accepted)}")
     return problems
 
 

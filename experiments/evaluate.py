@@ -113,12 +113,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"experiments.evaluate: {error}", file=sys.stderr)
         return 2
     from ganblocks.evaluation import evaluate_run
+    from ganblocks.evaluation.run import MetricSettingError
     from ganblocks.data.dataset import DatasetError
     from ganblocks.io import UnsafeFileError
     from ganblocks.training.checkpoint import CheckpointError
 
     try:
         results = evaluate_run(run_dir, overrides or None)
+    except MetricSettingError as error:  # refused before any image was generated
+        print(f"experiments.evaluate: {error}", file=sys.stderr)
+        return 2
     except (UnsafeFileError, CheckpointError, DatasetError) as error:  # a crafted or broken file, named
         print(f"experiments.evaluate: {error}", file=sys.stderr)
         return 1

@@ -88,8 +88,8 @@ def read_captions_pickle(path: Path, n_images: dict[str, int]) -> tuple[dict[str
     if not isinstance(x[2], dict) or not isinstance(x[3], dict):
         raise DatasetError(f"{path}: ixtoword and wordtoix (entries 2 and 3) must be dicts, got "
                            f"{type(x[2]).__name__} and {type(x[3]).__name__}{ATTNGAN_LAYOUT}")
-    ixtoword = {int(i): _as_str(w) for i, w in x[2].items()}
-    wordtoix = {_as_str(w): int(i) for w, i in x[3].items()}
+    ixtoword = {int(i): _as_str(w) for i, w in _vocabulary_items(path, x[2], 2, "ixtoword")}
+    wordtoix = {_as_str(w): int(i) for w, i in _vocabulary_items(path, x[3], 3, "wordtoix")}
     splits, per_image = {}, {}
     for s, (split, entry) in enumerate(zip(("train", "test"), x[:2])):
         if not isinstance(entry, (list, tuple)):
@@ -116,6 +116,20 @@ def read_captions_pickle(path: Path, n_images: dict[str, int]) -> tuple[dict[str
         raise DatasetError(f"{path}: {per_image['train']} captions per train image but {per_image['test']} per test "
                            f"image; AttnGAN uses one count (TEXT.CAPTIONS_PER_IMAGE){ATTNGAN_LAYOUT}")
     return splits, ixtoword, wordtoix, per_image["train"]
+
+
+def _vocabulary_items(path: Path, table: dict, entry: int, name: str) -> list[tuple[Any, Any]]:
+    """The items of ixtoword (int -> word) or wordtoix (word -> int); a wrong-typed pair names the file and entry."""
+    def is_index(v: Any) -> bool:
+        return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+    index_first = name == "ixtoword"
+    for k, v in table.items():
+        index, word = (k, v) if index_first else (v, k)
+        if not is_index(index) or not isinstance(word, (str, bytes)):
+            raise DatasetError(f"{path}: {name} (entry {entry}) maps {k!r} ({type(k).__name__}) to {v!r} "
+                               f"({type(v).__name__}); expected "
+                               f"{'integer index -> word' if index_first else 'word -> integer index'}{ATTNGAN_LAYOUT}")
+    return list(table.items())
 
 
 def read_text_captions(root: Path, keys: list[str], n_captions: int) -> list[list[list[str]]]:

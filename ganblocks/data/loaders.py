@@ -86,9 +86,9 @@ def read_pickle(path: Path, layout: str = "") -> Any:
         with open(path, "rb") as f:
             return _DataUnpickler(f, encoding="latin1").load()
     except UnsafeFileError as e:
-        raise UnsafeFileError(f"refusing to load {path}: {e}; StackGAN data pickles hold only lists, strings, "
-                              f"numbers and numpy arrays, so this one was made by something else or crafted, and "
-                              f"unpickling it could run code from it{layout}") from None
+        raise UnsafeFileError(f"refusing to load {path}: {e}; dataset pickles (StackGAN's, AttnGAN's) hold only "
+                              f"lists, dicts, strings, numbers and numpy arrays, so this one was made by something "
+                              f"else or crafted, and unpickling it could run code from it{layout}") from None
     except Exception as e:  # any unpickling failure means a corrupt or foreign file
         raise DatasetError(f"corrupt pickle {path}: {type(e).__name__}: {e}{layout}") from None
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import sys
 from pathlib import Path
 from typing import Sequence
 
@@ -175,24 +176,54 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     if bool(a.damsm) == bool(a.generator):
         p.error("give exactly one of --damsm (with --image) or --generator (with --text-encoder, --captions-pickle)")
+    if a.damsm and not a.image:
+        p.error("--damsm needs --image FILE")
+    if a.generator and not (a.text_encoder and a.captions_pickle):
+        p.error("--generator needs --text-encoder FILE and --captions-pickle FILE")
+    try:
+        path, n_words, n_maps = _draw(a)
+    except (OSError, ValueError, KeyError) as error:  # a bad path, file or caption: one line naming it
+        text = f"{type(error).__name__}: {error}" if isinstance(error, KeyError) else str(error)
+        print(f"{p.prog}: error: {text}", file=sys.stderr)
+        return 1
+    print(f"wrote attention figure ({n_words} words x {n_maps} maps) -> {path}")
+    return 0
+
+
+class CommandError(ValueError):
+    """A bad argument of the command line (a missing file, a caption without words); `main` prints it in one line."""
+
+
+def _draw(a: argparse.Namespace) -> tuple[Path, int, int]:
+    """Check the arguments' files and caption, draw the figure: -> (path written, words, maps)."""
+    from ganblocks.text.base import tokenize
+
+    files = [("--image", a.image), ("--generator", a.generator), ("--text-encoder", a.text_encoder),
+             ("--captions-pickle", a.captions_pickle)]
+    for flag, value in files:
+        if value and not Path(value).is_file():
+            raise CommandError(f"{flag} {value}: no such file")
+    if Path(a.out).is_dir():
+        raise CommandError(f"--out {a.out} is a folder; give the path of the .png file to write")
+    if not tokenize(a.caption):
+        raise CommandError(f"--caption {a.caption!r} has no words")
     if a.damsm:
-        if not a.image:
-            p.error("--damsm needs --image FILE")
         from ganblocks.io import load_torch_file
 
         ckpt = Path(a.damsm) / "final.pt" if Path(a.damsm).is_dir() else Path(a.damsm)
-        size = int(load_torch_file(ckpt)["config"]["imsize"])
+        if not ckpt.is_file():
+            raise CommandError(f"--damsm {a.damsm}: no pretrain_damsm checkpoint (expected DIR/final.pt or the file, "
+                               "written when `python -m ganblocks.text.pretrain_damsm --out DIR` finishes)")
+        config = load_torch_file(ckpt).get("config")
+        if not isinstance(config, dict) or "imsize" not in config:
+            raise CommandError(f"--damsm {ckpt}: not a pretrain_damsm checkpoint (no config with imsize)")
+        size = int(config["imsize"])
         image = read_image(a.image, size)
         attention, words = damsm_attention(a.damsm, image, a.caption)
         maps = [attention]
     else:
-        if not (a.text_encoder and a.captions_pickle):
-            p.error("--generator needs --text-encoder FILE and --captions-pickle FILE")
         image, maps, words = generator_attention(a.generator, a.text_encoder, a.captions_pickle, a.caption, a.seed, a.coco)
-    path = attention_figure(image, maps, words, a.out, title=a.caption)
-    print(f"wrote attention figure ({len(words)} words x {len(maps)} maps) -> {path}")
-    return 0
-
+    return attention_figure(image, maps, words, a.out, title=a.caption), len(words), len(maps)
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -19,7 +19,8 @@ from ganblocks.evaluation.evaluator import Evaluator, center_crop, describe
 from ganblocks.evaluation.reference import real_halves, real_reference
 from ganblocks.evaluation.samples import EvalSamples, MetricRefused
 from ganblocks.evaluation.sampling import caption_pool, evaluation_captions, generate
-from ganblocks.io import atomic_write_json, stable_hash
+from ganblocks.data.dataset import DatasetError
+from ganblocks.io import UnsafeFileError, atomic_write_json, stable_hash
 from ganblocks.registry import build
 
 DEFAULTS: dict[str, Any] = {
@@ -70,6 +71,11 @@ def metrics_config(*layers: Any) -> DictConfig:
     if unknown:
         raise KeyError(f"unknown metrics settings {sorted(unknown)}; known: {sorted(DEFAULTS)}")
     return merged
+
+
+class MetricSettingError(ValueError):
+    """A `metrics.*` setting no metric accepts (a missing file, an unknown name, a bad count), found before any
+    image is generated; the message names the setting. `python -m experiments.evaluate` prints it in one line."""
 
 
 class RunContext:
@@ -131,8 +137,14 @@ def build_samples(ctx: RunContext) -> tuple[EvalSamples, Any, Any]:
     G = ctx.generator()
     size = int(G.out_size)
     test = ctx.dataset(size)
-    check_is_classifier(m, test)
-    check_metrics(m, test)
+    try:  # every setting the metrics can check is refused here, before any image is generated
+        check_is_classifier(m, test)
+        check_inception_weights(m, test)
+        check_metrics(m, test)
+    except (UnsafeFileError, DatasetError):
+        raise  # a crafted or broken file: its own kind (the CLI exits 1 for those)
+    except (ValueError, FileNotFoundError) as error:
+        raise MetricSettingError(str(error)) from error
     has_judge = getattr(test, "attributes", None) is not None
     evaluator = ctx.evaluator() if has_judge else None
     n_per = int(m.n_per_caption)
@@ -179,6 +191,16 @@ def resize_note(m: DictConfig, size: int, load: int, evaluator: Evaluator | None
         size_is = int((m.options or {}).get("is", {}).get("classifier_size", 299))
         net += f"; IS classifier resizes {size} -> {size_is} px (bilinear, antialiased)"
     return f"{real}; {net}"
+
+
+def check_inception_weights(m: DictConfig, dataset: Any) -> None:
+    """Refuse, before any image is generated, IS/FID/KID on a dataset without the built-in evaluator when
+    `metrics.inception_weights` is unset or missing (IS with `metrics.is_classifier` needs no Inception)."""
+    needs = {"fid", "kid"} | (set() if m.is_classifier else {"is"})
+    if getattr(dataset, "attributes", None) is None and needs & {str(n) for n in m.names}:
+        from ganblocks.evaluation.fidelity import inception_kwargs
+
+        inception_kwargs(m.inception_weights)  # raises FileNotFoundError naming metrics.inception_weights
 
 
 def check_is_classifier(m: DictConfig, dataset: Any) -> None:

@@ -110,6 +110,12 @@ class DAMSMRPrecision:
                            ("captions_pickle", captions_pickle)):
             if value is not None and not Path(value).expanduser().is_file():
                 raise FileNotFoundError(f"{SETTING}.{key}={value!r} is not a file")
+        if checkpoint is not None:
+            final = Path(checkpoint).expanduser()
+            if not (final / "final.pt" if final.is_dir() else final).is_file():
+                raise FileNotFoundError(f"{SETTING}.checkpoint={checkpoint!r}: no pretrain_damsm checkpoint there "
+                                        "(expected DIR/final.pt or the file itself, written when `python -m "
+                                        "ganblocks.text.pretrain_damsm --out DIR` finishes)")
         unknown = set(pretrain or {}) - set(PRETRAIN_DEFAULTS)
         if unknown:
             raise ValueError(f"{SETTING}.pretrain: unknown keys {sorted(unknown)}; accepted: {sorted(PRETRAIN_DEFAULTS)}")

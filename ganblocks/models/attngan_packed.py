@@ -36,6 +36,9 @@ class PackedAttnGenerator(AttnGenerator):
             conditioning_kwargs, upsample, residual).
     """
 
+    # The text encoders whose rows this model can read (the config check refuses any other, naming data.text_encoder).
+    text_encoders = ("damsm_words",)
+
     def __init__(self, *, text_dim: int, base_size: int = 64, branches: int = 3, **kwargs: Any) -> None:
         if base_size != 64:
             raise ValueError(f"generator 'attngan_packed': base_size={base_size!r} (model.stage1_size); AttnGAN's "

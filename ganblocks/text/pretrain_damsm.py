@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -184,8 +185,15 @@ def main(argv: list[str] | None = None) -> int:
                    help="torch device")
     a = p.parse_args(argv)
     kwargs = {"size": a.size} if a.dataset == "synthbirds" and a.root is None and a.size else None
-    pretrain_damsm(a.out, a.dataset, a.root, kwargs, a.image_encoder, a.inception_weights, dim=a.dim, imsize=a.imsize,
-                   epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, seed=a.seed, device=a.device)
+    from ganblocks.data.dataset import DatasetError
+    from ganblocks.io import UnsafeFileError
+
+    try:
+        pretrain_damsm(a.out, a.dataset, a.root, kwargs, a.image_encoder, a.inception_weights, dim=a.dim,
+                       imsize=a.imsize, epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, seed=a.seed, device=a.device)
+    except (DatasetError, UnsafeFileError) as error:  # bad or crafted data: the message names the file
+        print(f"{p.prog}: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

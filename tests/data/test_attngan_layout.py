@@ -123,6 +123,12 @@ def test_coco_layout_whole_images_five_captions(tmp_path):
     ([[[1, 2]] * 5 + [[]], [[1]] * 2, IXTOWORD, WORDTOIX],
      r"train_captions record 5 \(image 2, caption 1\) is \[\]; expected a non-empty list of word indices"),
     ([[[1, 2]] * 6, [[1]] * 2, ["<end>", "a"], WORDTOIX], r"ixtoword and wordtoix \(entries 2 and 3\) must be dicts"),
+    ([[[1, 2]] * 6, [[1]] * 2, {**IXTOWORD, "x": "zz"}, WORDTOIX],
+     r"ixtoword \(entry 2\) maps 'x' \(str\) to 'zz' \(str\); expected integer index -> word"),
+    ([[[1, 2]] * 6, [[1]] * 2, {**IXTOWORD, 3: None}, WORDTOIX],
+     r"ixtoword \(entry 2\) maps 3 \(int\) to None \(NoneType\); expected integer index -> word"),
+    ([[[1, 2]] * 6, [[1]] * 2, IXTOWORD, {**WORDTOIX, "bird": "two"}],
+     r"wordtoix \(entry 3\) maps 'bird' \(str\) to 'two' \(str\); expected word -> integer index"),
 ])
 def test_bad_captions_pickle_names_file_split_and_record(tmp_path, value, message):
     root = write_attngan_birds(tmp_path / "birds")
@@ -140,9 +146,10 @@ def test_crafted_captions_pickle_is_refused_unread(tmp_path):
             return (open, (str(marker), "w"))
 
     write_captions_pickle(root, [Crafted(), [], {}, {}])
-    with pytest.raises(UnsafeFileError, match=re.escape(str(root / "captions.pickle")) + ".*names the Python callable"):
+    with pytest.raises(UnsafeFileError, match=re.escape(str(root / "captions.pickle")) + ".*names the Python callable") as e:
         build_dataset("attngan", "train", 64, None, root=root)
     assert not marker.exists()
+    assert "StackGAN data pickles" not in str(e.value) and "AttnGAN's" in str(e.value)  # the message fits this layout
 
 
 def test_bad_files_name_the_file(tmp_path):

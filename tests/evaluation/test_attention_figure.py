@@ -51,6 +51,51 @@ def test_too_few_maps_for_the_words_is_refused(tmp_path):
         attention_figure(torch.zeros(3, 8, 8, dtype=torch.uint8), torch.zeros(2, 4, 4), ["a", "b", "c"], tmp_path / "x.png")
 
 
+def _damsm_run(tmp_path):
+    """A pretrain_damsm folder (random weights, 32 px) and a 40x50 grey bird.png beside it."""
+    from ganblocks.text.rnn import Vocabulary
+
+    torch.manual_seed(0)
+    vocab = Vocabulary(["a", "bird", "red"])
+    text = build("damsm", "rnn", vocab_size=len(vocab.words), word_dim=8, dim=16)
+    image = build("damsm", "small_cnn", dim=16, width=4, image_size=32)
+    config = {"dim": 16, "word_dim": 8, "image_encoder": "small_cnn", "width": 4, "imsize": 32, "dataset": "synthbirds"}
+    torch.save({"config": config, "vocab": vocab.words[2:], "text": text.state_dict(), "image": image.state_dict()},
+               tmp_path / "final.pt")
+    Image.fromarray(np.full((40, 50, 3), 90, np.uint8)).save(tmp_path / "bird.png")
+    return tmp_path
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"--image": "{d}/nope.png"}, "--image {d}/nope.png: no such file"),
+    ({"--image": "{d}/final.pt"}, "cannot identify image file '{d}/final.pt'"),
+    ({"--damsm": "{d}/nope"}, "--damsm {d}/nope: no pretrain_damsm checkpoint"),
+    ({"--damsm": "{d}/bird.png"}, "{d}/bird.png"),
+    ({"--caption": ""}, "--caption '' has no words"),
+    ({"--caption": "!!! ..."}, "--caption '!!! ...' has no words"),
+    ({"--out": "{d}"}, "--out {d} is a folder; give the path of the .png file to write"),
+])
+def test_cli_bad_paths_and_captions_are_one_line_naming_them(tmp_path, capsys, change, message):
+    """Each used to be a traceback (or, for a caption without words, a figure with no word rows)."""
+    d = _damsm_run(tmp_path)
+    args = {"--damsm": str(d), "--image": f"{d}/bird.png", "--caption": "a red bird", "--out": f"{d}/att.png"}
+    args.update({k: v.format(d=d) for k, v in change.items()})
+    code = main([x for kv in args.items() for x in kv])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code != 0 and len(err) == 1, err
+    assert err[0].startswith("python -m ganblocks.evaluation.attention_figure: error: ") and message.format(d=d) in err[0]
+    assert not (d / "att.png").exists()
+
+
+def test_cli_released_files_missing_are_one_line_naming_them(tmp_path, capsys):
+    code = main(["--generator", str(tmp_path / "netG.pth"), "--text-encoder", str(tmp_path / "t.pth"),
+                 "--captions-pickle", str(tmp_path / "captions.pickle"), "--caption", "a red bird",
+                 "--out", str(tmp_path / "att.png")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code != 0 and err == [f"python -m ganblocks.evaluation.attention_figure: error: --generator "
+                                 f"{tmp_path / 'netG.pth'}: no such file"]
+
+
 def test_cli_with_a_damsm_run_writes_the_png_and_names_it_last(tmp_path, capsys):
     from ganblocks.text.rnn import Vocabulary
 

@@ -104,6 +104,28 @@ def test_one_sample_refuses_fid_and_kid_and_still_writes_the_rest(run_dir, capsy
     assert "fid  refused: fid needs at least 2 generated images" in out
 
 
+@pytest.mark.parametrize("setting, message", [
+    ("metrics.options.r_precision_damsm.checkpoint=/no/such/damsm",
+     "metrics.options.r_precision_damsm.checkpoint='/no/such/damsm': no "),
+    ("metrics.options.r_precision_damsm.text_encoder=/no/t.pth", "give both text_encoder and image_encoder"),
+    ("metrics.is_classifier=/no/such.pt", "metrics.is_classifier='/no/such.pt': no such file"),
+    ("metrics.names=[r_precision_damsn]", "unknown metric 'r_precision_damsn' (from metrics.names)"),
+])
+def test_cli_refuses_bad_metric_settings_in_one_line_before_generating(run_dir, capsys, monkeypatch, setting, message):
+    """A bad metric setting is one line naming it and exit 2 (it used to be a traceback), before any image."""
+    from experiments.evaluate import main
+    from ganblocks.evaluation import run as run_module
+
+    def no_generation(*args, **kwargs):
+        raise AssertionError("generated images before refusing the settings")
+
+    monkeypatch.setattr(run_module, "generate", no_generation)
+    assert main([f"run_dir={run_dir}", "metrics.names=[r_precision_damsm]", setting]) == 2
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("experiments.evaluate: ")]  # besides the progress bar
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in err, err
+
+
 def test_evaluate_run_refuses_a_weak_evaluator(run_dir):
     from ganblocks.evaluation import EvaluatorTooWeakError
 

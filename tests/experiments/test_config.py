@@ -164,3 +164,13 @@ def test_smoke_gate_admits_the_smoke_judge():
     assert cfg.metrics.evaluator_free_renders == 800 and cfg.metrics.evaluator_width == 8
     assert cfg.metrics.min_attribute_accuracy < 0.423 and cfg.metrics.min_class_accuracy <= 1.0
     assert compose(["profile=cpu"]).metrics.min_attribute_accuracy == 0.6  # the tables' judges keep the gate
+
+
+@pytest.mark.parametrize("encoder", ["bow", "rnn", "damsm_sentence"])
+def test_attngan_preset_with_a_text_encoder_without_word_features_is_refused_naming_the_key(encoder):
+    """AttnGAN's training models read word features packed by damsm_words; any other text encoder used to pass
+    validation, build its embeddings, then die in the model's constructor with a traceback."""
+    with pytest.raises(ConfigError, match=rf"data.text_encoder={encoder!r}: generator 'attngan_packed' \(pipeline "
+                                          r"stage 'tree'\) reads .*; accepted: damsm_words"):
+        compose(["profile=smoke", "preset=official_attn", f"data.text_encoder={encoder}"])
+    assert compose(["profile=smoke", "preset=official_attn"]).data.text_encoder == "damsm_words"

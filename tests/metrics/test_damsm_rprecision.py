@@ -124,6 +124,19 @@ def test_real_data_without_damsm_files_is_refused_naming_the_settings(tmp_path):
         m.check(SimpleNamespace(name="cub", meta={}))
 
 
+def test_missing_pretrain_checkpoint_is_refused_when_built_naming_the_setting(tmp_path):
+    """checkpoint=DIR without DIR/final.pt used to pass the pre-generation check and fail after every image was
+    generated, naming text_encoder 'damsm' instead of the setting."""
+    with pytest.raises(FileNotFoundError, match=re.escape(f"metrics.options.r_precision_damsm.checkpoint="
+                                                          f"{str(tmp_path / 'damsm')!r}: no ") + ".*final.pt"):
+        build("metric", "r_precision_damsm", checkpoint=str(tmp_path / "damsm"))
+    (tmp_path / "damsm").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"r_precision_damsm.checkpoint=.*pretrain_damsm --out"):
+        build("metric", "r_precision_damsm", checkpoint=str(tmp_path / "damsm"))  # a folder without final.pt
+    (tmp_path / "damsm" / "final.pt").write_bytes(b"x")
+    build("metric", "r_precision_damsm", checkpoint=str(tmp_path / "damsm"))  # read only when scoring
+
+
 def test_evaluate_refuses_before_generating_on_real_data(tmp_path):
     from omegaconf import OmegaConf
 
@@ -133,6 +146,23 @@ def test_evaluate_refuses_before_generating_on_real_data(tmp_path):
     with pytest.raises(ValueError, match=r"r_precision_damsm: the papers' R-precision on 'cub' needs DAMSM encoders"):
         check_metrics(m, SimpleNamespace(name="cub", meta={}))
     check_metrics(OmegaConf.merge(m, {"names": ["r_precision"]}), SimpleNamespace(name="cub", meta={}))  # others pass
+
+
+def test_inception_weights_are_checked_before_generating_on_real_data(tmp_path):
+    """IS/FID/KID on real data without metrics.inception_weights used to fail after every image was generated."""
+    from omegaconf import OmegaConf
+
+    from ganblocks.evaluation.run import check_inception_weights, metrics_config
+
+    real, builtin = SimpleNamespace(name="attngan", attributes=None), SimpleNamespace(name="synthbirds", attributes=1)
+    m = metrics_config({"names": ["fid", "r_precision_damsm"]})
+    with pytest.raises(FileNotFoundError, match=r"set metrics.inception_weights=PATH"):
+        check_inception_weights(m, real)
+    with pytest.raises(FileNotFoundError, match=r"metrics.inception_weights='.*nope.pth': no such file"):
+        check_inception_weights(OmegaConf.merge(m, {"inception_weights": str(tmp_path / "nope.pth")}), real)
+    check_inception_weights(m, builtin)  # the built-in evaluator needs no Inception
+    check_inception_weights(OmegaConf.merge(m, {"names": ["is"], "is_classifier": "cub.pt"}), real)  # IS by its classifier
+    check_inception_weights(OmegaConf.merge(m, {"names": ["r_precision_damsm"]}), real)
 
 
 @pytest.mark.slow

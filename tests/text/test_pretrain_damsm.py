@@ -60,3 +60,17 @@ def test_help_lists_defaults_and_examples(capsys):
         main(["--help"])
     text = capsys.readouterr().out
     assert done.value.code == 0 and "examples:" in text and "(default: 20)" in text and "--inception-weights" in text
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda root: None, "dataset folder {root} does not exist"),
+    (lambda root: (root / "train").mkdir(parents=True), "missing file {root}/train/filenames.pickle"),
+])
+def test_cli_bad_data_is_one_line_naming_the_file(tmp_path, capsys, make, message):
+    """A missing or broken AttnGAN folder used to end pretrain_damsm in a traceback."""
+    root = tmp_path / "birds"
+    make(root)
+    assert main(["--out", str(tmp_path / "out"), "--dataset", "attngan", "--root", str(root), "--epochs", "1"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0] == "python -m ganblocks.text.pretrain_damsm: " + message.format(root=root), err
+    assert not (tmp_path / "out" / "final.pt").exists()
