@@ -23,6 +23,7 @@ from ganblocks.registry import register
 from ganblocks.text.base import TextEncoder, check_captions, tokenize
 
 PAD, UNK = 0, 1
+MIN_STEPS = 900  # the fewest updates pretraining gives a small train split (see epochs_for)
 EMBEDDING_NORM = 32.0  # the L2 norm of encoded sentences (see RNNEncoder)
 
 
@@ -142,17 +143,34 @@ def checkpoint_path(dataset: str, root: str | None, dataset_kwargs: dict | None,
     return cache_dir("text", "rnn") / f"{dataset}-{key}.pt"
 
 
+def epochs_for(n_images: int, batch_size: int, epochs: int, min_steps: int) -> int:
+    """Epochs to train on `n_images`: at least `epochs`, and enough for `min_steps` updates of `batch_size`.
+
+    A small train split has few batches an epoch: the built-in `tiny` one (120 images, 2 batches of 48) gets
+    40 updates from 20 epochs, after which the matching loss has barely moved (7.95 -> 7.43; at 900 updates
+    it is 0.06, docs/results/learning.md section 5). `small` (2,250 images, 46 batches) keeps its 20 epochs.
+    """
+    batches = max(1, n_images // min(batch_size, n_images))
+    return max(epochs, -(-min_steps // batches))
+
+
 def pretrain(dataset: str = "synthbirds", root: str | os.PathLike | None = None, dataset_kwargs: dict | None = None,
              dim: int = 256, epochs: int = 20, batch_size: int = 48, lr: float = 2e-3, seed: int = 0,
-             imsize: int = 32, device: str = "cpu", force: bool = False, log: Any = print) -> Path:
-    """Train (unless cached) the rnn encoder on the train split of `dataset`; returns the checkpoint path."""
+             imsize: int = 32, device: str = "cpu", force: bool = False, log: Any = print,
+             min_steps: int = MIN_STEPS) -> Path:
+    """Train (unless cached) the rnn encoder on the train split of `dataset`; returns the checkpoint path.
+
+    It trains `epochs_for(len(train split), batch_size, epochs, min_steps)` epochs; that number is the one in
+    the cache key, so a split where `min_steps` does not bind keeps the key (and encoder) of `epochs` alone.
+    """
     from ganblocks.data.dataset import build_dataset
 
+    ds = build_dataset(dataset, "train", imsize, None, root=root, **(dataset_kwargs or {}))
+    epochs = epochs_for(len(ds), batch_size, epochs, min_steps)
     hparams = {"dim": dim, "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "imsize": imsize}
     path = checkpoint_path(dataset, None if root is None else str(root), dataset_kwargs, hparams)
     if path.exists() and not force:
         return path
-    ds = build_dataset(dataset, "train", imsize, None, root=root, **(dataset_kwargs or {}))
     ckpt = train_rnn(ds, dim=dim, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, device=device, log=log)
     ckpt.update(dataset=dataset, root=None if root is None else str(root), dataset_kwargs=dataset_kwargs or {},
                 hparams=hparams)
@@ -174,6 +192,7 @@ class RNNEncoder(TextEncoder):
             trained now when missing.
         dataset, root, dataset_kwargs: what to train on (build_dataset passes dataset and root).
         dim, epochs, batch_size, lr, seed, imsize: training hyper-parameters (part of the cache key).
+        min_steps: the fewest updates a small train split gets (`epochs_for`; 0 = exactly `epochs`).
     """
 
     context_keys = ("dataset", "root")
@@ -181,9 +200,10 @@ class RNNEncoder(TextEncoder):
     def __init__(self, checkpoint: str | os.PathLike | None = None, dataset: str = "synthbirds",
                  root: str | os.PathLike | None = None, dataset_kwargs: dict | None = None, dim: int = 256,
                  epochs: int = 20, batch_size: int = 48, lr: float = 2e-3, seed: int = 0, imsize: int = 32,
-                 device: str = "cpu") -> None:
+                 device: str = "cpu", min_steps: int = MIN_STEPS) -> None:
         if checkpoint is None:
-            checkpoint = pretrain(dataset, root, dataset_kwargs, dim, epochs, batch_size, lr, seed, imsize, device)
+            checkpoint = pretrain(dataset, root, dataset_kwargs, dim, epochs, batch_size, lr, seed, imsize, device,
+                                  min_steps=min_steps)
         self.checkpoint = Path(checkpoint)
         if not self.checkpoint.is_file():
             raise FileNotFoundError(f"rnn checkpoint {self.checkpoint} does not exist; create one with "

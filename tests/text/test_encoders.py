@@ -13,7 +13,7 @@ def rnn_encoder(tiny_synthbirds):
     before = torch.get_num_threads()
     torch.set_num_threads(1)  # module fixtures run before the folder's single-thread fixture
     try:
-        return build("text_encoder", "rnn", root=str(tiny_synthbirds), dim=32, epochs=1, batch_size=40)
+        return build("text_encoder", "rnn", root=str(tiny_synthbirds), dim=32, epochs=1, batch_size=40, min_steps=0)
     finally:
         torch.set_num_threads(before)
 
@@ -23,7 +23,7 @@ def test_rnn_shape_determinism_and_cache(rnn_encoder, tiny_synthbirds):
     a = rnn_encoder.encode(caps)
     assert a.shape == (2, 32) and a.dtype == torch.float32 and rnn_encoder.dim == 32
     assert torch.equal(a, rnn_encoder.encode(caps))
-    again = build("text_encoder", "rnn", root=str(tiny_synthbirds), dim=32, epochs=1, batch_size=40)
+    again = build("text_encoder", "rnn", root=str(tiny_synthbirds), dim=32, epochs=1, batch_size=40, min_steps=0)
     assert again.checkpoint == rnn_encoder.checkpoint  # cached, not retrained
     assert torch.equal(a, again.encode(caps)) and again.cache_key() == rnn_encoder.cache_key()
     assert not torch.allclose(a[0], a[1])
@@ -34,6 +34,15 @@ def test_rnn_training_reduces_matching_loss(tiny_synthbirds):
     ds = build_dataset("synthbirds", "test", 16, None, root=tiny_synthbirds)  # 40 images: one batch
     ckpt = rnn.train_rnn(ds, dim=32, epochs=10, batch_size=40, lr=5e-3, seed=0, log=None)
     assert sum(ckpt["losses"][-3:]) < sum(ckpt["losses"][:3])
+
+
+def test_small_train_splits_get_at_least_min_steps_updates():
+    # The tiny build's 120 training images are 2 batches of 48: 20 epochs would be 40 updates, after which the
+    # matching loss has barely moved. `small` (2,250 images, 46 batches) keeps 20 epochs, so its cache key and
+    # encoder are those of every earlier run.
+    assert rnn.epochs_for(120, 48, 20, rnn.MIN_STEPS) == 450 and 450 * 2 >= rnn.MIN_STEPS
+    assert rnn.epochs_for(2250, 48, 20, rnn.MIN_STEPS) == 20
+    assert rnn.epochs_for(120, 48, 20, 0) == 20 and rnn.epochs_for(10, 48, 1, 5) == 5  # batch capped at the split
 
 
 def test_matching_loss_masks_same_class_negatives():
@@ -58,7 +67,7 @@ def test_rnn_missing_checkpoint_error(tmp_path):
 def test_pretrain_command(tiny_synthbirds, capsys):
     from ganblocks.text.pretrain import main
 
-    assert main(["--root", str(tiny_synthbirds), "--dim", "16", "--epochs", "1", "--batch-size", "40"]) == 0
+    assert main(["--root", str(tiny_synthbirds), "--dim", "16", "--epochs", "1", "--batch-size", "40", "--min-steps", "0"]) == 0
     out = capsys.readouterr().out
     assert '"checkpoint"' in out and "losses" in out
 
