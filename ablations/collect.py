@@ -133,7 +133,7 @@ def references(frame: pd.DataFrame) -> str:
 
 
 def recipe(frame: pd.DataFrame, out_dir: str | Path | None) -> str:
-    """The profile's choices, read from the runs' resolved config.yaml: text encoder, widths, N_g/N_z,
+    """The profile's choices, read from the runs' resolved config.yaml: text encoder (and its options), widths, N_g/N_z,
     batch, lr (and D's own lr when `train.lr_d` differs), steps per stage, KL weight, preset, G's regularisers
     (`loss.regularisers`, with their `loss.regulariser_options` weight), and the D head
     when all runs share it ('' when no run folder has a config)."""
@@ -156,7 +156,9 @@ def recipe(frame: pd.DataFrame, out_dir: str | Path | None) -> str:
             regs = "".join(f", G regulariser {name}" + (f" (weight {options[name].weight:g})" if "weight" in
                                                         options.get(name, {}) else "")
                            for name in cfg.loss.get("regularisers") or [])
-            found.add(f"text encoder {cfg.data.text_encoder}, gf/df {m.gf_dim}/{m.df_dim}, N_g {m.condition_dim}, "
+            enc = cfg.data.get("text_encoder_options") or {}  # e.g. the rnn encoder's pre-training epochs
+            enc = "".join(f" ({', '.join(f'{k} {v}' for k, v in enc.items())})" if enc else "")
+            found.add(f"text encoder {cfg.data.text_encoder}{enc}, gf/df {m.gf_dim}/{m.df_dim}, N_g {m.condition_dim}, "
                       f"N_z {m.noise_dim}, batch {t.batch_size}, {lr}, {steps} per stage{shape}, KL weight "
                       f"{cfg.loss.kl_weight:g} ({m.preset} preset){regs}, data {cfg.data.size}")
             heads.add(str(m.d_head))

@@ -104,6 +104,9 @@ def unknown_key_message(key: str, overrides: Sequence[str] = ()) -> str:
             continue
         hints = get_type_hints(node) if dataclasses.is_dataclass(node) else {}
         node = hints.get(part)
+    if typing.get_origin(node) is dict:  # a new keyword of an options mapping (Hydra adds keys only with +)
+        return (f"{key}: {parent} holds no keyword {leaf!r} yet; add one with a leading +, e.g. "
+                f"+{key}=VALUE (each keyword is then checked against what it configures)")
     if not dataclasses.is_dataclass(node):  # the parent itself is unknown: explain that one instead
         return unknown_key_message(parent, overrides)
     known = [f.name for f in dataclasses.fields(node)]
@@ -273,6 +276,14 @@ def _check_text_encoder(cfg: DictConfig) -> list[str]:
             problems.append(f"data.text_encoder={cfg.data.text_encoder!r}: generator {stage.generator!r} (pipeline stage "
                             f"{stage.name!r}) reads word features packed in each caption row, which this encoder does "
                             f"not give; accepted: {', '.join(accepted)}")
+    cls = registry("text_encoder").get(cfg.data.text_encoder)
+    params = inspect.signature(cls).parameters
+    takes = [k for k in params if k not in ("self", *getattr(cls, "context_keys", ()))]
+    for keyword in cfg.data.get("text_encoder_options") or {}:
+        if keyword not in takes:  # the loader sets the context keys (dataset, root) itself
+            close = difflib.get_close_matches(str(keyword), takes, n=1)
+            problems.append(f"data.text_encoder_options.{keyword}: text encoder {cfg.data.text_encoder!r} takes no keyword "
+                            f"{keyword!r}; it takes: {', '.join(takes) or 'none'}" + (f"; did you mean {close[0]}?" if close else ""))
     return problems
 
 

@@ -36,7 +36,7 @@ def sample(run_dir: str | Path, captions: list[str], n: int = 1, seed: int = 0, 
     """Encode `captions` with the run's text encoder, draw `n` images each, write them; return the paths."""
     from torchvision.utils import save_image
 
-    from ganblocks.data.dataset import resolve_text_encoder
+    from ganblocks.data.dataset import resolve_text_encoder, text_encoder_spec
     from ganblocks.io import atomic_write_bytes, atomic_write_text
     from ganblocks.sheets import compose_sheet
     from ganblocks.training import assemble, load_generator
@@ -51,8 +51,8 @@ def sample(run_dir: str | Path, captions: list[str], n: int = 1, seed: int = 0, 
 
     # The run's text encoder, with the context its dataset built it with.
     dataset = assemble.build_training_dataset(cfg, int(cfg.pipeline.stages[0].imsize))
-    encoder = dataset.text_encoder or resolve_text_encoder(cfg.data.text_encoder, dataset=cfg.data.name,
-                                                           root=str(dataset.root))
+    spec = text_encoder_spec(cfg.data.text_encoder, OmegaConf.to_container(cfg.data.get("text_encoder_options") or {}))
+    encoder = dataset.text_encoder or resolve_text_encoder(spec, dataset=cfg.data.name, root=str(dataset.root))
     try:
         text = torch.as_tensor(encoder.encode(list(captions))).float()
     except Exception as error:

@@ -56,6 +56,7 @@ class DataConfig:
     size: str = accepts(choices=("tiny", "small", "default"))  # ganblocks.data.synthbirds.PRESETS
     root: str | None = accepts()
     text_encoder: str = accepts(registry="text_encoder")
+    text_encoder_options: dict[str, Any] = accepts()  # keywords of the encoder (checked against it in config.py)
     wrong: str = accepts(choices=("class", "shift"))
 
 

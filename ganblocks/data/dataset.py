@@ -11,6 +11,7 @@ caption embeddings from a text encoder (cached once per dataset and encoder).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -257,12 +258,28 @@ def check_embeddings(emb: np.ndarray, source: str, names: Sequence[str], layout:
 # The entry point
 # ---------------------------------------------------------------------------------------------------------
 def resolve_text_encoder(text_encoder: Any, **context: Any) -> Any:
-    """A text encoder instance from a registered name, an instance, or None (no embeddings)."""
-    if text_encoder is None or not isinstance(text_encoder, str):
+    """A text encoder instance from a registered name, a mapping {"name": NAME, **keywords} (the config's
+    `data.text_encoder` and `data.text_encoder_options`; `text_encoder_spec`), an instance, or None (no
+    embeddings). The loader's `context` (dataset, root) goes to the keywords the encoder's `context_keys` name.
+
+    Raises:
+        UnknownComponentError: an unregistered name; TypeError: a keyword the encoder does not take.
+    """
+    if isinstance(text_encoder, Mapping):
+        options = dict(text_encoder)
+        name = options.pop("name")
+    elif isinstance(text_encoder, str):
+        name, options = text_encoder, {}
+    else:
         return text_encoder
-    cls = registry("text_encoder").get(text_encoder, where="text_encoder")
+    cls = registry("text_encoder").get(name, where="text_encoder")
     accepted = getattr(cls, "context_keys", ())
-    return cls(**{k: v for k, v in context.items() if k in accepted})
+    return cls(**{k: v for k, v in context.items() if k in accepted}, **options)
+
+
+def text_encoder_spec(name: str, options: Mapping | None) -> Any:
+    """What `build_dataset` takes for encoder `name` built with `options`: the name alone when there are none."""
+    return {"name": name, **options} if options else name
 
 
 def build_dataset(name: str, split: str, imsize: int, text_encoder: Any = "bow", root: str | os.PathLike | None = None,

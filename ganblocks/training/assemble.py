@@ -10,7 +10,7 @@ import inspect
 from typing import Any
 
 import torch
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from ganblocks.registry import registry
@@ -24,13 +24,15 @@ _DISCRIMINATOR_KEYS = {"df_dim": "df_dim", "condition_dim": "condition_dim"}
 
 def build_training_dataset(cfg: DictConfig, imsize: int, split: str = "train"):
     """`ganblocks.data.build_dataset` for the run's data config at `imsize` (loader options it accepts)."""
-    from ganblocks.data.dataset import build_dataset
+    from ganblocks.data.dataset import build_dataset, text_encoder_spec
 
     options = {"size": cfg.data.size, "seed": 0}  # the dataset's own seed is fixed: runs share one build
     loader_fn = registry("dataset").get(cfg.data.name, where="data.name")
     accepted = inspect.signature(loader_fn).parameters
     options = {k: v for k, v in options.items() if k in accepted}
-    return build_dataset(cfg.data.name, split, int(imsize), text_encoder=cfg.data.text_encoder,
+    encoder_options = OmegaConf.to_container(cfg.data.get("text_encoder_options") or {}, resolve=True)
+    return build_dataset(cfg.data.name, split, int(imsize),
+                         text_encoder=text_encoder_spec(cfg.data.text_encoder, encoder_options),
                          root=cfg.data.root, **options)
 
 

@@ -54,3 +54,11 @@ def test_recipe_leaves_out_lr_d_when_equal_and_a_d_head_that_varies(tmp_path):
 def test_recipe_names_g_s_regularisers_and_their_weight(tmp_path):
     frame = _cpu_runs(tmp_path, ["loss.regularisers=[damsm_sentence]", "loss.regulariser_options.damsm_sentence.weight=2.5"])
     assert "(paper preset), G regulariser damsm_sentence (weight 2.5), data small" in recipe(frame, tmp_path)
+
+
+def test_recipe_names_the_text_encoder_options(tmp_path):
+    frame = _cpu_runs(tmp_path, ["+data.text_encoder_options.epochs=100"])
+    assert recipe(frame, tmp_path).startswith("Recipe: text encoder rnn (epochs 100), gf/df 16/16")
+    (tmp_path / "plain").mkdir()
+    plain = _cpu_runs(tmp_path / "plain", [])
+    assert recipe(plain, tmp_path / "plain").startswith("Recipe: text encoder rnn, gf/df 16/16")

@@ -174,3 +174,18 @@ def test_attngan_preset_with_a_text_encoder_without_word_features_is_refused_nam
                                           r"stage 'tree'\) reads .*; accepted: damsm_words"):
         compose(["profile=smoke", "preset=official_attn", f"data.text_encoder={encoder}"])
     assert compose(["profile=smoke", "preset=official_attn"]).data.text_encoder == "damsm_words"
+
+
+def test_text_encoder_options_reach_the_encoder_and_unknown_keywords_are_refused(tiny_synthbirds):
+    from ganblocks.training.assemble import build_training_dataset
+
+    cfg = compose(["profile=smoke", "data.size=tiny", "data.text_encoder=bow", "+data.text_encoder_options.dim=48"])
+    dataset = build_training_dataset(cfg, 64, split="test")
+    assert dataset.text_encoder.dim == 48 and dataset.embeddings.shape[-1] == 48  # the option, not bow's 1024
+    with pytest.raises(ConfigError, match=r"data.text_encoder_options.dimm: text encoder 'bow' takes no keyword "
+                                          r"'dimm'; it takes: dim, .*did you mean dim\?"):
+        compose(["profile=smoke", "data.text_encoder=bow", "+data.text_encoder_options.dimm=48"])
+    with pytest.raises(ConfigError, match=r"text encoder 'rnn' takes no keyword 'root'"):  # the loader sets it
+        compose(["profile=smoke", "data.text_encoder=rnn", "+data.text_encoder_options.root=/elsewhere"])
+    with pytest.raises(ConfigError, match=r"add one with a leading \+, e.g. \+data.text_encoder_options.dim=VALUE"):
+        compose(["profile=smoke", "data.text_encoder_options.dim=48"])
