@@ -92,6 +92,16 @@ def test_attribute_accuracy_high_on_matching_real_images_and_split_coarse_fine(e
     assert out_b["attr_fine"]["value"] < out["attr_fine"]["value"] - 0.1
 
 
+def test_fine_attributes_are_not_judged_below_the_evaluators_input_size(evaluator, real):
+    images, class_ids, caps = real
+    size = int(evaluator.meta["image_size"])
+    small = F.interpolate(images.float(), size=size // 2, mode="area").round().to(torch.uint8)
+    out = build("metric", "attributes")(judge_samples(small, class_ids, caps, evaluator))
+    assert set(out) == {"attr_coarse", "attr_all"}  # no fine column for images too small to show fine detail
+    assert out["attr_all"]["per_attribute"] == out["attr_coarse"]["per_attribute"]
+    assert out["attr_coarse"]["image_size"] == size // 2
+
+
 def test_diversity_zero_for_repeated_images_and_positive_for_varied(evaluator, real):
     images, class_ids, _ = real
     repeated = images[:1].expand(6, -1, -1, -1).contiguous()
