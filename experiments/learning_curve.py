@@ -125,7 +125,7 @@ def curve(run_dir: Path, out: Path, steps: list[int], overrides: list[str], n_ca
     pool_values, pool_class_ids = caption_pool(test)
     done = [json.loads(ln) for ln in out.read_text().splitlines() if ln.strip()] if out.is_file() else []
     base = {"run": run_dir.name, "profile": cfg.profile_name, "text_encoder": cfg.data.text_encoder,
-            "text_encoder_options": OmegaConf.to_container(cfg.data.get("text_encoder_options") or {}),
+            "text_encoder_options": assemble.text_encoder_options(cfg),
             "kl_weight": float(cfg.loss.kl_weight), "preset": cfg.model.preset, "gf_dim": cfg.model.gf_dim,
             "df_dim": cfg.model.df_dim, "condition_dim": cfg.model.condition_dim, "noise_dim": cfg.model.noise_dim,
             "batch_size": int(cfg.train.batch_size), "lr": float(cfg.train.lr), "split": split, "n_captions": len(captions),

@@ -51,7 +51,7 @@ def sample(run_dir: str | Path, captions: list[str], n: int = 1, seed: int = 0, 
 
     # The run's text encoder, with the context its dataset built it with.
     dataset = assemble.build_training_dataset(cfg, int(cfg.pipeline.stages[0].imsize))
-    spec = text_encoder_spec(cfg.data.text_encoder, OmegaConf.to_container(cfg.data.get("text_encoder_options") or {}))
+    spec = text_encoder_spec(cfg.data.text_encoder, assemble.text_encoder_options(cfg))
     encoder = dataset.text_encoder or resolve_text_encoder(spec, dataset=cfg.data.name, root=str(dataset.root))
     try:
         text = torch.as_tensor(encoder.encode(list(captions))).float()

@@ -30,10 +30,15 @@ def build_training_dataset(cfg: DictConfig, imsize: int, split: str = "train"):
     loader_fn = registry("dataset").get(cfg.data.name, where="data.name")
     accepted = inspect.signature(loader_fn).parameters
     options = {k: v for k, v in options.items() if k in accepted}
-    encoder_options = OmegaConf.to_container(cfg.data.get("text_encoder_options") or {}, resolve=True)
     return build_dataset(cfg.data.name, split, int(imsize),
-                         text_encoder=text_encoder_spec(cfg.data.text_encoder, encoder_options),
+                         text_encoder=text_encoder_spec(cfg.data.text_encoder, text_encoder_options(cfg)),
                          root=cfg.data.root, **options)
+
+
+def text_encoder_options(cfg: DictConfig) -> dict:
+    """`data.text_encoder_options` as a plain dict ({} when the key is absent, e.g. a run saved before it)."""
+    options = cfg.data.get("text_encoder_options")
+    return dict(OmegaConf.to_container(options, resolve=True)) if options else {}
 
 
 def build_loader(cfg: DictConfig, dataset: Any, device: torch.device, seed: int, rank: int = 0,
