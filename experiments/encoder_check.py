@@ -1,6 +1,7 @@
 """How much of a caption each text encoder keeps: caption -> class retrieval on the test split, and binding.
 
     python -m experiments.encoder_check out=FILE.json [encoders=bow,rnn,oracle] [size=small]
+    python -m experiments.encoder_check out=FILE.json encoders=rnn,rnn:epochs=100   # NAME:KEY=VALUE:... options
 
 For each encoder, the built-in dataset's test split (50 unseen classes, 10 captions per image) is embedded;
 captions 0-4 of every image build a class centroid (mean of the unit-normalised embeddings), and each of
@@ -57,6 +58,14 @@ def ceiling(test) -> float:
     return total / n
 
 
+def encoder_spec(text: str) -> str | dict:
+    """'rnn' -> 'rnn'; 'rnn:epochs=100:dim=128' -> {'name': 'rnn', 'epochs': 100, 'dim': 128} (YAML values)."""
+    name, *options = text.split(":")
+    if not options:
+        return name
+    return {"name": name, **{k: v for o in options for k, v in OmegaConf.from_dotlist([o]).items()}}
+
+
 def check(encoders: list[str], size: str = "small") -> dict:
     from ganblocks.data.dataset import build_dataset, resolve_text_encoder
 
@@ -64,9 +73,10 @@ def check(encoders: list[str], size: str = "small") -> dict:
                       "centroids, captions 5-9 query), and cosine of captions with two part colours swapped",
               "dataset": f"synthbirds size={size} test split", "encoders": {}}
     for name in encoders:
-        test = build_dataset("synthbirds", "test", 64, text_encoder=name, size=size, seed=0)
+        spec = encoder_spec(name)
+        test = build_dataset("synthbirds", "test", 64, text_encoder=spec, size=size, seed=0)
         acc, n = retrieval(test.embeddings, test.class_ids)
-        encoder = test.text_encoder if test.text_encoder is not None else resolve_text_encoder(name, dataset="synthbirds")
+        encoder = test.text_encoder if test.text_encoder is not None else resolve_text_encoder(spec, dataset="synthbirds")
 
         def cos(a: str, b: str) -> float:
             e = encoder.encode([a, b])
