@@ -165,6 +165,9 @@ def pretrain(dataset: str = "synthbirds", root: str | os.PathLike | None = None,
     """
     from ganblocks.data.dataset import build_dataset
 
+    for name, value, low in (("epochs", epochs, 1), ("batch_size", batch_size, 1), ("min_steps", min_steps, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"rnn encoder: {name}={value!r}; expected an integer >= {low}")
     ds = build_dataset(dataset, "train", imsize, None, root=root, **(dataset_kwargs or {}))
     epochs = epochs_for(len(ds), batch_size, epochs, min_steps)
     hparams = {"dim": dim, "epochs": epochs, "batch_size": batch_size, "lr": lr, "seed": seed, "imsize": imsize}
@@ -196,6 +199,7 @@ class RNNEncoder(TextEncoder):
     """
 
     context_keys = ("dataset", "root")
+    option_low = {"dim": 1, "epochs": 1, "batch_size": 1, "min_steps": 0, "imsize": 8}  # checked at config time
 
     def __init__(self, checkpoint: str | os.PathLike | None = None, dataset: str = "synthbirds",
                  root: str | os.PathLike | None = None, dataset_kwargs: dict | None = None, dim: int = 256,

@@ -187,5 +187,9 @@ def test_text_encoder_options_reach_the_encoder_and_unknown_keywords_are_refused
         compose(["profile=smoke", "data.text_encoder=bow", "+data.text_encoder_options.dimm=48"])
     with pytest.raises(ConfigError, match=r"text encoder 'rnn' takes no keyword 'root'"):  # the loader sets it
         compose(["profile=smoke", "data.text_encoder=rnn", "+data.text_encoder_options.root=/elsewhere"])
+    for bad in ("'abc'", "2.5", "0"):  # the kind of the default, and the encoder's declared lower bound
+        with pytest.raises(ConfigError, match=rf"data.text_encoder_options.epochs={bad}; text encoder 'rnn' expects "
+                                              r"an integer >= 1 \(default 20\)"):
+            compose(["profile=cpu", f"data.text_encoder_options.epochs={bad.strip(chr(39))}"])
     with pytest.raises(ConfigError, match=r"add one with a leading \+, e.g. \+data.text_encoder_options.dim=VALUE"):
         compose(["profile=smoke", "data.text_encoder_options.dim=48"])
