@@ -20,13 +20,13 @@ run_dir/check_stage1_train.json (split=train) and prints it.
 
 `profile=auto` (the default, as everywhere) is `smoke` on CPU: it proves the check runs, in about
 a minute on 2 cores (the first time also builds the data and trains the evaluator, several minutes,
-cached after). The numbers that answer the question need `profile=small`: about 16 minutes on CPU, a
-minute or two on a GPU (docs/results/README.md).
+cached after). The numbers that answer the question need `profile=cpu` (Stage-I at 64 px, 1,000 steps: about
+10 minutes on CPU, plus ~8 once to pre-train its text encoder) or `profile=small` on a GPU.
 
 Examples:
   python -m experiments.check_stage1 run_dir=outputs/check                 # smoke on CPU, small on CUDA
-  python -m experiments.check_stage1 run_dir=outputs/check profile=small n_captions=5000
-  python -m experiments.check_stage1 run_dir=outputs/check profile=small split=train
+  python -m experiments.check_stage1 run_dir=outputs/check profile=cpu n_captions=5000
+  python -m experiments.check_stage1 run_dir=outputs/check profile=cpu split=train
 """
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ OPTIONS = {  # key -> (default, what it is); every other key=value is an experim
     "split": ("test", "test (unseen classes) | train (the captions G trained on)"),
 }
 SPLITS = ("test", "train")
-EXPECTED_TIME = {"smoke": "about a minute on CPU", "small": "16 minutes on CPU, 1-2 minutes on a GPU",
-                    "paper": "hours on a GPU"}
+EXPECTED_TIME = {"smoke": "about a minute on CPU", "cpu": "about 10 minutes on CPU (+8 once for its text encoder)",
+                 "small": "over half an hour on CPU, 1-2 minutes on a GPU (estimate)", "paper": "hours on a GPU"}
 
 
 def result_path(run_dir: Path, split: str) -> Path:

@@ -82,11 +82,13 @@ def test_a_run_dir_under_a_file_is_one_line_before_any_work(capsys, tmp_path, mo
 
 
 def test_default_profile_is_auto_and_the_expected_time_is_said(monkeypatch, capsys, tmp_path):
-    """Like every other command: auto (smoke on a CPU, as in the suite), not the 16-minute small profile."""
+    """Like every other command: auto (smoke on a CPU, as in the suite), not the half-hour small profile."""
     calls = []
     monkeypatch.setattr(check_stage1, "check", lambda run_dir, overrides, *a: calls.append(overrides) or {})
     assert check_stage1.main([f"run_dir={tmp_path}", "train.max_steps=2"]) == 0
     assert calls[-1] == ["train.max_steps=2", "profile=smoke"]
     assert "profile=smoke, expected about a minute on CPU" in capsys.readouterr().err
     assert check_stage1.main([f"run_dir={tmp_path}", "profile=small"]) == 0
-    assert calls[-1] == ["profile=small"] and "16 minutes on CPU" in capsys.readouterr().err
+    assert calls[-1] == ["profile=small"] and "over half an hour on CPU" in capsys.readouterr().err
+    assert check_stage1.main([f"run_dir={tmp_path}", "profile=cpu"]) == 0
+    assert "about 10 minutes on CPU" in capsys.readouterr().err
