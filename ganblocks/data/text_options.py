@@ -9,6 +9,7 @@ What an encoder class may declare:
     context_keys: keywords the loader sets itself (dataset, root); never options.
     option_low / option_above: {keyword: bound} lower bounds (>= / >), e.g. {"epochs": 1} / {"lr": 0}.
     option_paths: keywords naming a file or folder that must exist (e.g. "checkpoint").
+    option_required: keywords that must be given (e.g. the `damsm` encoder's checkpoint).
     options_forwarded_to: a callable (or "module:function") its **kwargs go to (their keywords are its
         parameters less `options_forwarded_fixed`, the ones the encoder passes itself); option_defaults: the
         defaults it uses over that callable's own (shown in messages).
@@ -81,7 +82,8 @@ def option_problems(name: str, options: Any, where: str = "data.text_encoder_opt
         return []
     takes = option_parameters(cls)
     context = getattr(cls, "context_keys", ())
-    problems = []
+    problems = [f"{where}.{keyword}: text encoder {name!r} needs it (+{where}.{keyword}=VALUE); it is not set"
+                for keyword in getattr(cls, "option_required", ()) if options.get(keyword) is None]
     for keyword, value in options.items():
         key = f"{where}.{keyword}"
         if keyword not in takes:
@@ -101,7 +103,8 @@ def option_problems(name: str, options: Any, where: str = "data.text_encoder_opt
         expected = expected if bad else None
         if expected is None and keyword in getattr(cls, "option_paths", ()) and value is not None \
                 and not os.path.exists(os.path.expanduser(str(value))):
-            expected = "an existing file or folder (or leave it out: the cached one is used, trained when missing)"
+            expected = "an existing file or folder" + ("" if keyword in getattr(cls, "option_required", ()) else
+                                                       " (or leave it out: the cached one is used, trained when missing)")
         if expected is not None:
             default = getattr(cls, "option_defaults", {}).get(keyword, param.default)
             default = "" if default is inspect.Parameter.empty else f" (default {default!r})"

@@ -120,6 +120,7 @@ class _Pretrained(DAMSMSentenceEncoder):
     option_low = {"dim": 1, "word_dim": 1, "width": 1, "imsize": 8, "epochs": 1, "batch_size": 1}
     option_above = {"lr": 0}
     option_paths = ("checkpoint",)
+    option_required = ()  # checkpoint None pretrains on the run's data (cached)
 
     def __init__(self, checkpoint: str | os.PathLike | None = None, dataset: str = "synthbirds",
                  root: str | os.PathLike | None = None, dataset_kwargs: dict | None = None, **hparams: Any) -> None:

@@ -232,3 +232,16 @@ def test_a_spec_with_bad_options_is_refused_before_the_encoder_is_built():
                                                       r"expects an integer >= 1"):
         resolve_text_encoder({"name": "rnn", "epochs": 0}, dataset="synthbirds")
     assert resolve_text_encoder({"name": "bow", "dim": 8}).dim == 8
+
+
+def test_the_damsm_encoder_needs_its_checkpoint_at_config_time(tmp_path):
+    """`damsm` has no cached default: without data.text_encoder_options.checkpoint it was a traceback after the
+    run folder was written."""
+    with pytest.raises(ConfigError, match=r"data.text_encoder_options.checkpoint: text encoder 'damsm' needs it "
+                                          r"\(\+data.text_encoder_options.checkpoint=VALUE\); it is not set"):
+        compose(["profile=smoke", "data.text_encoder=damsm"])
+    with pytest.raises(ConfigError, match=r"checkpoint='/nonexistent/final.pt'; text encoder 'damsm' expects an "
+                                          r"existing file or folder \(default None\)"):
+        compose(["profile=smoke", "data.text_encoder=damsm", "+data.text_encoder_options.checkpoint=/nonexistent/final.pt"])
+    assert compose(["profile=smoke", "data.text_encoder=damsm", f"+data.text_encoder_options.checkpoint={tmp_path}"])
+    assert compose(["profile=smoke", "data.text_encoder=damsm_words"])  # pretrains (cached) when none is given
