@@ -276,22 +276,9 @@ def _check_text_encoder(cfg: DictConfig) -> list[str]:
             problems.append(f"data.text_encoder={cfg.data.text_encoder!r}: generator {stage.generator!r} (pipeline stage "
                             f"{stage.name!r}) reads word features packed in each caption row, which this encoder does "
                             f"not give; accepted: {', '.join(accepted)}")
-    cls = registry("text_encoder").get(cfg.data.text_encoder)
-    params = inspect.signature(cls).parameters
-    takes = [k for k in params if k not in ("self", *getattr(cls, "context_keys", ()))]
-    for keyword, value in (cfg.data.get("text_encoder_options") or {}).items():
-        if keyword not in takes:  # the loader sets the context keys (dataset, root) itself
-            close = difflib.get_close_matches(str(keyword), takes, n=1)
-            problems.append(f"data.text_encoder_options.{keyword}: text encoder {cfg.data.text_encoder!r} takes no keyword "
-                            f"{keyword!r}; it takes: {', '.join(takes) or 'none'}" + (f"; did you mean {close[0]}?" if close else ""))
-            continue
-        default = params[keyword].default  # a scalar default says the kind of value the keyword takes
-        kind = type(default) if isinstance(default, (bool, int, float, str)) else None
-        low = getattr(cls, "option_low", {}).get(keyword)  # lower bounds the encoder declares, e.g. epochs >= 1
-        meta = {} if low is None else {"low": low}
-        if kind is not None and _check_scalar(value, kind, f"data.text_encoder_options.{keyword}", meta):
-            problems.append(f"data.text_encoder_options.{keyword}={value!r}; text encoder {cfg.data.text_encoder!r} "
-                            f"expects {_describe(kind, meta)} (default {default!r})")
+    from ganblocks.data.text_options import option_problems
+
+    problems += option_problems(cfg.data.text_encoder, cfg.data.get("text_encoder_options"))
     return problems
 
 

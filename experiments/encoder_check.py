@@ -66,6 +66,24 @@ def encoder_spec(text: str) -> str | dict:
     return {"name": name, **{k: v for o in options for k, v in OmegaConf.from_dotlist([o]).items()}}
 
 
+def spec_problems(encoders: list[str]) -> list[str]:
+    """One line for each `encoders=` entry naming an unregistered encoder or options it does not take."""
+    from ganblocks.data.text_options import option_problems
+    from ganblocks.registry import UnknownComponentError, registry
+
+    problems = []
+    for text in encoders:
+        spec = encoder_spec(text)
+        name, options = (spec, {}) if isinstance(spec, str) else (spec["name"], {k: v for k, v in spec.items() if k != "name"})
+        try:
+            registry("text_encoder").get(name, where="encoders")
+        except UnknownComponentError as error:
+            problems.append(str(error))
+            continue
+        problems += [f"encoders={text}: {p}" for p in option_problems(name, options, where=name)]
+    return problems
+
+
 def check(encoders: list[str], size: str = "small") -> dict:
     from ganblocks.data.dataset import build_dataset, resolve_text_encoder
 
@@ -103,6 +121,10 @@ def main(argv: list[str] | None = None) -> int:
     from ganblocks.io import atomic_write_json
 
     encoders = str(args.get("encoders", "bow,rnn,oracle")).split(",")
+    problems = spec_problems(encoders)
+    if problems:  # before any encoder is trained or any data built
+        print(f"experiments.encoder_check: {'; '.join(problems)}", file=sys.stderr)
+        return 2
     result = check(encoders, str(args.get("size", "small")))
     atomic_write_json(Path(args.out), result)
     print(json.dumps(result, indent=2))

@@ -115,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     from ganblocks.evaluation import evaluate_run
     from ganblocks.evaluation.run import MetricSettingError
     from ganblocks.data.dataset import DatasetError
+    from ganblocks.data.text_options import TextEncoderOptionsError
     from ganblocks.io import UnsafeFileError
     from ganblocks.training.checkpoint import CheckpointError
 
@@ -125,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except (UnsafeFileError, CheckpointError, DatasetError) as error:  # a crafted or broken file, named
         print(f"experiments.evaluate: {error}", file=sys.stderr)
+        return 1
+    except TextEncoderOptionsError as error:  # the run's config.yaml names options its encoder does not take
+        print(f"experiments.evaluate: {Path(run_dir) / 'config.yaml'}: {error}", file=sys.stderr)
         return 1
     about = json.loads((run_dir / "evaluation.json").read_text())
     refused = about.get("refused") or {}

@@ -130,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     captions = OmegaConf.to_container(args.captions) if OmegaConf.is_list(args.captions) else [str(args.captions)]
     from ganblocks.data.dataset import DatasetError
+    from ganblocks.data.text_options import TextEncoderOptionsError
     from ganblocks.io import UnsafeFileError
     from ganblocks.training.checkpoint import CheckpointError
 
@@ -138,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
                        device=args.get("device", "cpu"))
     except (UnsafeFileError, CheckpointError, DatasetError) as error:  # a crafted or broken file, named
         print(f"experiments.sample: {error}", file=sys.stderr)
+        return 1
+    except TextEncoderOptionsError as error:  # the run's config.yaml names options its encoder does not take
+        print(f"experiments.sample: {Path(run_dir) / 'config.yaml'}: {error}", file=sys.stderr)
         return 1
     for path in paths:
         print(path)

@@ -263,11 +263,15 @@ def resolve_text_encoder(text_encoder: Any, **context: Any) -> Any:
     embeddings). The loader's `context` (dataset, root) goes to the keywords the encoder's `context_keys` name.
 
     Raises:
-        UnknownComponentError: an unregistered name; TypeError: a keyword the encoder does not take.
+        UnknownComponentError: an unregistered name; TextEncoderOptionsError: a keyword the encoder does not
+            take, or a value of the wrong kind or range (`ganblocks.data.text_options`).
     """
+    from ganblocks.data.text_options import check_options
+
     if isinstance(text_encoder, Mapping):
         options = dict(text_encoder)
         name = options.pop("name")
+        check_options(name, options)
     elif isinstance(text_encoder, str):
         name, options = text_encoder, {}
     else:

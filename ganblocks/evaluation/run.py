@@ -87,6 +87,9 @@ class RunContext:
         if not path.is_file():
             raise FileNotFoundError(f"{path} does not exist; is {self.run_dir} a run folder written by training?")
         self.run_cfg = OmegaConf.load(path)
+        from ganblocks.data.text_options import check_options  # a crafted config.yaml: refused before any work
+
+        check_options(self.run_cfg.data.text_encoder, self.run_cfg.data.get("text_encoder_options"))
         self.mcfg = metrics_config(self.run_cfg, cfg)
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         self._datasets: dict[tuple[int, str], Any] = {}

@@ -23,6 +23,8 @@ class BagOfWordsEncoder(TextEncoder):
     bigrams weigh `bigram_weight`.
     """
 
+    option_low = {"dim": 1, "bigram_weight": 0}  # data.text_encoder_options bounds (ganblocks.data.text_options)
+
     def __init__(self, dim: int = 1024, seed: int = 0, bigram_weight: float = 0.5) -> None:
         if dim < 1:
             raise ValueError(f"bow dim={dim}: expected a positive int")

@@ -231,6 +231,9 @@ class DAMSMSentenceEncoder(TextEncoder):
         checkpoint: the run folder of pretrain_damsm or its `final.pt` (read with weights_only=True).
     """
 
+    option_required = ("checkpoint",)  # data.text_encoder_options (ganblocks.data.text_options)
+    option_paths = ("checkpoint",)
+
     def __init__(self, checkpoint: str | os.PathLike | None = None) -> None:
         if checkpoint is None:
             raise ValueError("text_encoder 'damsm': checkpoint is not set; give the folder (or final.pt) of "

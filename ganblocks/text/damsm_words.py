@@ -113,6 +113,14 @@ def pretrained_damsm(dataset: str = "synthbirds", root: str | os.PathLike | None
 
 class _Pretrained(DAMSMSentenceEncoder):
     context_keys = ("dataset", "root")
+    # data.text_encoder_options: **hparams are pretrain_damsm's keywords (ganblocks.data.text_options)
+    options_forwarded_to = "ganblocks.text.pretrain_damsm:pretrain_damsm"
+    options_forwarded_fixed = ("out_dir", "progress", "log")
+    option_defaults = DEFAULT_PRETRAIN
+    option_low = {"dim": 1, "word_dim": 1, "width": 1, "imsize": 8, "epochs": 1, "batch_size": 1}
+    option_above = {"lr": 0}
+    option_paths = ("checkpoint",)
+    option_required = ()  # checkpoint None pretrains on the run's data (cached)
 
     def __init__(self, checkpoint: str | os.PathLike | None = None, dataset: str = "synthbirds",
                  root: str | os.PathLike | None = None, dataset_kwargs: dict | None = None, **hparams: Any) -> None:
@@ -142,8 +150,9 @@ class DAMSMPackedWords(_Pretrained):
     regulariser take; `unpack_words` splits a row. Same arguments as `damsm_sentence`.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, checkpoint: str | os.PathLike | None = None, dataset: str = "synthbirds",
+                 root: str | os.PathLike | None = None, dataset_kwargs: dict | None = None, **hparams: Any) -> None:
+        super().__init__(checkpoint, dataset, root, dataset_kwargs, **hparams)
         self.sentence_size, self.dim = self.dim, packed_dim(self.dim)
 
     def encode(self, captions: list[str]) -> Tensor:

@@ -56,6 +56,7 @@ class OracleAttributeEncoder(TextEncoder):
     """
 
     context_keys = ("dataset",)
+    option_above = {"norm": 0}  # data.text_encoder_options bound (ganblocks.data.text_options): 0 gives zero vectors
 
     def __init__(self, dataset: str = "synthbirds", norm: float = 32.0) -> None:
         if dataset != "synthbirds":

@@ -200,6 +200,8 @@ class RNNEncoder(TextEncoder):
 
     context_keys = ("dataset", "root")
     option_low = {"dim": 1, "epochs": 1, "batch_size": 1, "min_steps": 0, "imsize": 8}  # checked at config time
+    option_above = {"lr": 0}  # (ganblocks.data.text_options)
+    option_paths = ("checkpoint",)
 
     def __init__(self, checkpoint: str | os.PathLike | None = None, dataset: str = "synthbirds",
                  root: str | os.PathLike | None = None, dataset_kwargs: dict | None = None, dim: int = 256,

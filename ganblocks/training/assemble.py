@@ -36,8 +36,14 @@ def build_training_dataset(cfg: DictConfig, imsize: int, split: str = "train"):
 
 
 def text_encoder_options(cfg: DictConfig) -> dict:
-    """`data.text_encoder_options` as a plain dict ({} when the key is absent, e.g. a run saved before it)."""
+    """`data.text_encoder_options` as a plain dict ({} when the key is absent, e.g. a run saved before it).
+
+    Raises:
+        TextEncoderOptionsError: a keyword, kind or value the encoder does not take (a crafted config.yaml)."""
+    from ganblocks.data.text_options import check_options
+
     options = cfg.data.get("text_encoder_options")
+    check_options(cfg.data.text_encoder, options)  # a crafted config.yaml: one line naming the key
     return dict(OmegaConf.to_container(options, resolve=True)) if options else {}
 
 

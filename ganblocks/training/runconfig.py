@@ -60,9 +60,12 @@ def _ignored(key: str, ignore: tuple[str, ...]) -> bool:
 def config_differences(old: Any, new: Any, ignore: tuple[str, ...] = tuple(NON_COMPUTING_KEYS)) -> list[str]:
     """Every key whose value differs between two configs, as "key: old -> new" (missing: `<absent>`).
 
-    Keys under `ignore` (dotted prefixes) are skipped.
+    Keys under `ignore` (dotted prefixes) are skipped. An empty mapping counts as absent: an options key added
+    later with default {} (e.g. data.text_encoder_options) computes what a config.yaml without it did, and a
+    mapping that gains keywords differs by those keywords, not also by the empty one.
     """
     a, b = flatten(to_plain(old)), flatten(to_plain(new))
+    a, b = ({k: v for k, v in t.items() if not (isinstance(v, Mapping) and not v)} for t in (a, b))
     lines = []
     for key in sorted(set(a) | set(b)):
         if _ignored(key, ignore):

@@ -193,3 +193,55 @@ def test_text_encoder_options_reach_the_encoder_and_unknown_keywords_are_refused
             compose(["profile=cpu", f"data.text_encoder_options.epochs={bad.strip(chr(39))}"])
     with pytest.raises(ConfigError, match=r"add one with a leading \+, e.g. \+data.text_encoder_options.dim=VALUE"):
         compose(["profile=smoke", "data.text_encoder_options.dim=48"])
+
+
+def test_text_encoder_options_are_checked_against_what_each_encoder_really_takes(tmp_path):
+    """Forwarded **hparams (the damsm encoders: pretrain_damsm's keywords) are options, never `args`/`kwargs`;
+    declared bounds (lr > 0, norm > 0, dim >= 1), kinds of None-defaulted keywords and checkpoint paths are
+    refused at config time, one line naming the key, the value and what is accepted."""
+    for encoder in ("damsm_words", "damsm_sentence"):
+        assert compose(["profile=smoke", f"data.text_encoder={encoder}", "+data.text_encoder_options.epochs=5"]
+                       ).data.text_encoder_options.epochs == 5
+        with pytest.raises(ConfigError, match=rf"text_encoder_options.kwargs: text encoder '{encoder}' takes no keyword "
+                                              r"'kwargs'; it takes: checkpoint, dataset_kwargs, image_encoder, .*epochs"):
+            compose(["profile=smoke", f"data.text_encoder={encoder}", "+data.text_encoder_options.kwargs=1"])
+        with pytest.raises(ConfigError, match=rf"lr=0; text encoder '{encoder}' expects a finite number > 0 "
+                                              r"\(default 0.002\)"):
+            compose(["profile=smoke", f"data.text_encoder={encoder}", "+data.text_encoder_options.lr=0"])
+    refused = {("rnn", "lr=-1"): r"lr=-1; text encoder 'rnn' expects a finite number > 0",
+               ("rnn", "checkpoint=/nonexistent/enc.pt"): r"checkpoint='/nonexistent/enc.pt'; text encoder 'rnn' "
+                                                          r"expects an existing file or folder",
+               ("rnn", "dataset_kwargs=3"): r"dataset_kwargs=3; text encoder 'rnn' expects a mapping",
+               ("rnn", "dataset=cub"): r"takes no keyword 'dataset' \(dataset is set by the loader",
+               ("oracle", "norm=0"): r"norm=0; text encoder 'oracle' expects a finite number > 0 \(default 32.0\)",
+               ("bow", "dim=0"): r"dim=0; text encoder 'bow' expects an integer >= 1 \(default 1024\)"}
+    for (encoder, option), message in refused.items():
+        with pytest.raises(ConfigError, match=message):
+            compose(["profile=smoke", f"data.text_encoder={encoder}", f"+data.text_encoder_options.{option}"])
+    checkpoint = tmp_path / "enc.pt"
+    checkpoint.write_bytes(b"")
+    assert compose(["profile=smoke", "data.text_encoder=rnn", f"+data.text_encoder_options.checkpoint={checkpoint}"])
+
+
+def test_a_spec_with_bad_options_is_refused_before_the_encoder_is_built():
+    """resolve_text_encoder (what sample/evaluate reach from a run's config.yaml) checks the options first."""
+    from ganblocks.data.dataset import resolve_text_encoder
+    from ganblocks.data.text_options import TextEncoderOptionsError
+
+    with pytest.raises(TextEncoderOptionsError, match=r"data.text_encoder_options.epochs=0; text encoder 'rnn' "
+                                                      r"expects an integer >= 1"):
+        resolve_text_encoder({"name": "rnn", "epochs": 0}, dataset="synthbirds")
+    assert resolve_text_encoder({"name": "bow", "dim": 8}).dim == 8
+
+
+def test_the_damsm_encoder_needs_its_checkpoint_at_config_time(tmp_path):
+    """`damsm` has no cached default: without data.text_encoder_options.checkpoint it was a traceback after the
+    run folder was written."""
+    with pytest.raises(ConfigError, match=r"data.text_encoder_options.checkpoint: text encoder 'damsm' needs it "
+                                          r"\(\+data.text_encoder_options.checkpoint=VALUE\); it is not set"):
+        compose(["profile=smoke", "data.text_encoder=damsm"])
+    with pytest.raises(ConfigError, match=r"checkpoint='/nonexistent/final.pt'; text encoder 'damsm' expects an "
+                                          r"existing file or folder \(default None\)"):
+        compose(["profile=smoke", "data.text_encoder=damsm", "+data.text_encoder_options.checkpoint=/nonexistent/final.pt"])
+    assert compose(["profile=smoke", "data.text_encoder=damsm", f"+data.text_encoder_options.checkpoint={tmp_path}"])
+    assert compose(["profile=smoke", "data.text_encoder=damsm_words"])  # pretrains (cached) when none is given

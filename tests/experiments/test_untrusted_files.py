@@ -139,3 +139,21 @@ def test_a_crafted_data_folder_is_refused_before_any_code_runs(tmp_path):
         with pytest.raises(UnsafeFileError, match=f"refusing to load {tmp_path / 'data' / split / 'filenames.pickle'}"):
             build_dataset("stackgan", split, 64, "precomputed", root=tmp_path / "data")
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("options", ["{bogus: 1}", "5"])
+def test_a_config_yaml_with_text_encoder_options_its_encoder_refuses_is_one_line(tiny_data, tiny_cfg, tmp_path, capsys,
+                                                                                 options):
+    """sample and evaluate rebuild the run's text encoder from its config.yaml: a crafted or stale
+    data.text_encoder_options is refused naming the file and the key (exit 1), not a traceback."""
+    run = tmp_path / "run"
+    train(tiny_cfg("pipeline=stage1"), run)
+    config = run / "config.yaml"
+    text = config.read_text()
+    assert "text_encoder_options: {}" in text
+    config.write_text(text.replace("text_encoder_options: {}", f"text_encoder_options: {options}"))
+    assert sample_cmd.main([f"run_dir={run}", "captions=[a red bird]"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"experiments.sample: {config}: data.text_encoder_options") and "\n" not in err
+    assert evaluate_cmd.main([f"run_dir={run}", "metrics.n_samples=2", "metrics.n_per_caption=1"]) == 1
+    assert f"experiments.evaluate: {config}: data.text_encoder_options" in capsys.readouterr().err

@@ -152,3 +152,16 @@ def test_resume_refuses_a_crafted_checkpoint_without_running_it(tiny_data, tiny_
     with pytest.raises(UnsafeFileError, match=f"refusing to load {last}: it holds Python objects"):
         train(cfg, tmp_path / "run")
     assert not marker.exists()
+
+
+def test_an_empty_options_mapping_equals_an_absent_key_on_resume():
+    """A config.yaml written before data.text_encoder_options existed computes what {} computes: no difference;
+    and giving the mapping a keyword names that keyword alone (not also the empty mapping it replaced)."""
+    from ganblocks.training.runconfig import config_differences
+
+    old = {"data": {"text_encoder": "rnn", "wrong": "class"}}
+    assert config_differences(old, {"data": {"text_encoder": "rnn", "text_encoder_options": {}, "wrong": "class"}}) == []
+    new = {"data": {"text_encoder": "rnn", "text_encoder_options": {"epochs": 50}, "wrong": "class"}}
+    stored = {"data": {"text_encoder": "rnn", "text_encoder_options": {}, "wrong": "class"}}
+    assert config_differences(stored, new) == ["data.text_encoder_options.epochs: '<absent>' -> 50"]
+    assert config_differences(new, stored) == ["data.text_encoder_options.epochs: 50 -> '<absent>'"]
