@@ -16,7 +16,7 @@ EXPECTED = {
     "experiments.evaluate": ["run_dir=RUN", "metrics.n_samples: 1000", "metrics.names: [is, fid",
                              "python -m experiments.evaluate run_dir="],
     "experiments.sample": ["captions=required", "n=1", "seed=0", "device=cpu", "python -m experiments.sample run_dir="],
-    "experiments.check_stage1": ["n_captions=1000", "split=test", "profile=auto", "16 minutes",
+    "experiments.check_stage1": ["n_captions=1000", "split=test", "profile=auto", "`profile=cpu` (Stage-I at 64 px",
                                  "python -m experiments.check_stage1 run_dir="],
     "ablations.run": ["grid=NAME", "profile=smoke|small|paper|auto", "--dry-run", "grids: attention, ca_variants",
                       "python -m ablations.run grid=ca_variants"],
