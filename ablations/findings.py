@@ -148,12 +148,16 @@ def _digits(value: float) -> int:
 
 def decimals(interval: stats.Interval) -> int:
     """Decimals for an interval: its width to 2 significant digits, and the mean to 2 where that needs at
-    most one more (a mean far smaller than the interval's width is noise either way)."""
+    most one more (a mean far smaller than the interval's width is noise either way); an interval that excludes
+    0 also shows its end nearest 0 to one significant digit, so a bold cell never reads "[-0.49, +0.00]"."""
     width = _digits(interval.hi - interval.lo) if interval.defined else None
     mean = _digits(interval.mean)
     if width is None or interval.hi == interval.lo:
         return mean if interval.mean else 3
-    return max(width, min(mean, width + 1))
+    dec = max(width, min(mean, width + 1))
+    if interval.lo > 0 or interval.hi < 0:  # it excludes 0: its nearer end keeps a significant digit, never "+0.00"
+        dec = max(dec, _digits(min(abs(interval.lo), abs(interval.hi))) - 1)
+    return dec
 
 
 def _signed(value: float, dec: int) -> str:

@@ -211,3 +211,13 @@ def test_without_the_baseline_nothing_is_compared_and_no_stale_difference_table_
     assert "table_diff.md" not in paths and not (out / "table_diff.md").exists()
     assert "No baseline with runs" in paths["findings.md"].read_text()
     assert "**" not in paths["table.md"].read_text().replace("**Table.**", "")
+
+
+def test_an_interval_that_excludes_zero_never_prints_an_end_as_zero():
+    from ablations.findings import format_interval
+    from ablations.stats import Interval
+
+    # the upsampling grid's bilinear pixelation: it excludes 0 by 0.003 and once printed as [-0.49, +0.00]
+    mean, ci = format_interval(Interval(n=3, mean=-0.246894, lo=-0.490944, hi=-0.00284424))
+    assert ci == "[-0.491, -0.003]" and mean == "-0.247"
+    assert format_interval(Interval(n=3, mean=-0.25, lo=-0.49, hi=0.01))[1] == "[-0.49, +0.01]"  # contains 0: as before
