@@ -37,7 +37,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("Coarse attr.", ("attr_coarse", "coarse_attribute_accuracy", "attributes_coarse", "coarse_attr", "attributes.coarse"), "higher"),
     Column("Fine attr.", ("attr_fine", "fine_attribute_accuracy", "attributes_fine", "fine_attr", "attributes.fine"), "higher",
            required=False),  # not judged below the judge's input size (a 64 px grid has none)
-    Column("Diversity", ("diversity", "lpips_diversity"), None),  # no better direction: real images score lowest
+    Column("Diversity", ("diversity", "lpips_diversity"), None),  # no better direction: real images lie between no-CA and CA runs
     Column("Pixelation", ("pixelation",), "lower", required=False),
     Column("Params", ("params",), None),
     Column("Images/s", ("images_per_s",), "higher"),
