@@ -97,16 +97,7 @@ def test_cli_released_files_missing_are_one_line_naming_them(tmp_path, capsys):
 
 
 def test_cli_with_a_damsm_run_writes_the_png_and_names_it_last(tmp_path, capsys):
-    from ganblocks.text.rnn import Vocabulary
-
-    torch.manual_seed(0)
-    vocab = Vocabulary(["a", "bird", "red"])
-    text = build("damsm", "rnn", vocab_size=len(vocab.words), word_dim=8, dim=16)
-    image = build("damsm", "small_cnn", dim=16, width=4, image_size=32)
-    config = {"dim": 16, "word_dim": 8, "image_encoder": "small_cnn", "width": 4, "imsize": 32, "dataset": "synthbirds"}
-    torch.save({"config": config, "vocab": vocab.words[2:], "text": text.state_dict(), "image": image.state_dict()},
-               tmp_path / "final.pt")
-    Image.fromarray(np.full((40, 50, 3), 90, np.uint8)).save(tmp_path / "bird.png")
+    _damsm_run(tmp_path)
     out = tmp_path / "figs" / "att.png"
     assert main(["--damsm", str(tmp_path), "--image", str(tmp_path / "bird.png"), "--caption", "a red bird",
                  "--out", str(out)]) == 0
