@@ -1,0 +1,91 @@
+"""How much of a trained generator's condition code is caption and how much is CA noise.
+
+    python -m experiments.ca_noise runs=RUN[,RUN...] out=FILE.json [split=test]
+
+Conditioning augmentation (StackGAN Sec. 3.1) feeds G the code c = mu(t) + sigma(t) * eps, eps ~ N(0, I).
+For every caption of the run's evaluation split (embedded by the run's own text encoder) this reads the final
+generator's CA block and reports, summed over the N_g dimensions:
+  signal: the variance of mu across captions (what tells one caption from another);
+  noise:  the mean of sigma^2 (what a fresh eps adds to every code);
+  snr:    signal / noise (infinite for a code without noise);
+  kl:     the mean per-caption KL(N(mu, sigma^2) || N(0, I)) in nats (summed over dimensions).
+A low snr means the generator sees the caption through heavy noise: CA trades text alignment for diversity.
+
+Every run is checked before any is read: a folder without config.yaml, or a generator whose conditioning is not
+the Gaussian CA (its name is given), is refused with one line and exit status 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+USAGE = "usage: python -m experiments.ca_noise runs=RUN[,RUN...] out=FILE.json [split=test]"
+
+
+@torch.no_grad()
+def code_noise(mu: torch.Tensor, logvar: torch.Tensor) -> dict:
+    """mu, logvar (P, N_g) of P captions -> signal, noise, snr, kl (see the module docstring)."""
+    signal = float(mu.var(0, unbiased=True).sum())
+    noise = float(logvar.exp().mean(0).sum())
+    kl = float((0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar)).sum(1).mean())
+    return dict(signal=signal, noise=noise, snr=signal / noise if noise > 0 else float("inf"), kl=kl, n_captions=len(mu))
+
+
+def gaussian_ca(run_dir: str) -> tuple:
+    """(RunContext, the final generator's GaussianConditioning) of a run. Raises ValueError when it has none."""
+    from ganblocks.blocks.conditioning import GaussianConditioning
+    from ganblocks.evaluation.run import RunContext
+
+    ctx = RunContext(run_dir)
+    ca = next((m for m in ctx.generator().modules() if isinstance(m, GaussianConditioning)), None)
+    if ca is None:
+        raise ValueError(f"runs={run_dir}: its generator has no Gaussian CA (model.conditioning="
+                         f"{ctx.run_cfg.model.get('conditioning')}); nothing to measure")
+    return ctx, ca
+
+
+@torch.no_grad()
+def measure(ctx, ca, split: str) -> dict:
+    """code_noise of every caption of the run's `split`, with what the run's text came from."""
+    ds = ctx.dataset(64, split)
+    mu, logvar = ca.encode(ds.embeddings.reshape(-1, ds.embeddings.shape[-1]).float().to(ca.fc.weight.device))
+    return dict(run=str(ctx.run_dir), split=split, conditioning=str(ctx.run_cfg.model.get("conditioning")),
+                text_encoder=str(ctx.run_cfg.data.text_encoder),
+                text_encoder_options=dict(ctx.run_cfg.data.get("text_encoder_options") or {}),
+                **code_noise(mu.cpu(), logvar.cpu()))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = dict(a.split("=", 1) for a in (sys.argv[1:] if argv is None else argv) if "=" in a)
+    if not args.get("runs") or not args.get("out"):
+        print(USAGE, file=sys.stderr)
+        return 2
+    runs = [r for r in args["runs"].split(",") if r]
+    missing = [r for r in runs if not (Path(r) / "config.yaml").is_file()]
+    if missing:
+        print(f"runs: {', '.join(missing)}: no config.yaml (not a run folder written by training)", file=sys.stderr)
+        return 2
+    from ganblocks.io import atomic_write_json
+
+    try:
+        blocks = [gaussian_ca(run) for run in runs]  # every run checked before any is measured
+    except ValueError as err:
+        print(err, file=sys.stderr)
+        return 2
+    results = []
+    for ctx, ca in blocks:
+        results.append(measure(ctx, ca, args.get("split", "test")))
+        r = results[-1]
+        print(f"{r['run']}: signal {r['signal']:.2f}, noise {r['noise']:.2f}, snr {r['snr']:.2f}, kl {r['kl']:.2f} nats")
+    atomic_write_json(args["out"], {"command": "python -m experiments.ca_noise " + " ".join(
+        f"{k}={v}" for k, v in args.items()), "runs": results})
+    print(f"wrote {args['out']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

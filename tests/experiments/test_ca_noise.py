@@ -1,0 +1,46 @@
+"""experiments.ca_noise: the CA code's caption signal against its noise, on known codes and a trained tiny run."""
+
+import json
+import math
+
+import torch
+
+from experiments import ca_noise
+from ganblocks.blocks.conditioning import gaussian_kl
+from tests.evaluation.test_run import train_tiny
+
+
+def test_code_noise_known_answer():
+    mu = torch.tensor([[1.0, 0.0], [-1.0, 0.0], [1.0, 2.0], [-1.0, -2.0]])  # variances 4/3 and 8/3 (n - 1)
+    logvar = torch.full((4, 2), math.log(0.25))
+    r = ca_noise.code_noise(mu, logvar)
+    assert math.isclose(r["signal"], 4.0, rel_tol=1e-6) and math.isclose(r["noise"], 0.5, rel_tol=1e-6)
+    assert math.isclose(r["snr"], 8.0, rel_tol=1e-6) and r["n_captions"] == 4
+    assert math.isclose(r["kl"], float(gaussian_kl(mu, logvar, "sum")), rel_tol=1e-6)
+
+
+def test_a_trained_run_is_measured_and_a_run_without_ca_refused(tmp_path, capsys):
+    gaussian = train_tiny(tmp_path / "gaussian")
+    out = tmp_path / "noise.json"
+    assert ca_noise.main([f"runs={gaussian}", f"out={out}"]) == 0
+    [r] = json.loads(out.read_text())["runs"]
+    ctx, ca = ca_noise.gaussian_ca(str(gaussian))
+    ds = ctx.dataset(64, "test")
+    assert r["n_captions"] == ds.embeddings.shape[0] * ds.embeddings.shape[1]
+    mu, logvar = ca.encode(ds.embeddings.reshape(-1, ds.embeddings.shape[-1]).float())
+    assert math.isclose(r["noise"], float(logvar.exp().mean(0).sum()), rel_tol=1e-5)
+    assert math.isclose(r["snr"], r["signal"] / r["noise"], rel_tol=1e-9) and r["conditioning"] == "gaussian"
+
+    none = tmp_path / "none"
+    from experiments.config import compose
+    from ganblocks.training import train
+
+    cfg = compose(["profile=smoke", "pipeline=stage1", "model.conditioning=none", "train.progress=false",
+                   "train.max_steps=1", "train.checkpoint_every=1", "train.sample_every=1"])
+    assert train(cfg, none)["status"] == "finished"
+    out2 = tmp_path / "noise2.json"
+    assert ca_noise.main([f"runs={gaussian},{none}", f"out={out2}"]) == 2
+    err = capsys.readouterr().err
+    assert "no Gaussian CA" in err and "model.conditioning=none" in err and not out2.exists()
+    assert ca_noise.main([f"runs={tmp_path / 'nowhere'}", f"out={out2}"]) == 2
+    assert "no config.yaml" in capsys.readouterr().err
