@@ -31,7 +31,7 @@ from pathlib import Path
 import yaml
 
 from ablations import stats
-from ablations.findings import format_interval
+from ablations.findings import format_interval, interval_words
 from ablations.results import RESULTS, complete_attempts
 from ganblocks.io import atomic_write_text, read_jsonl
 
@@ -98,7 +98,7 @@ def config_difference(a: Side, b: Side, seed: int) -> list[str]:
 
 
 def _num(x: float) -> str:
-    return f"{x:.3f}" if abs(x) < 10 else f"{x:.1f}"
+    return f"{x:.3f}" if abs(x) < 1 else f"{x:.2f}" if abs(x) < 100 else f"{x:.1f}"
 
 
 def _spread(xs: list[float]) -> str:
@@ -113,8 +113,8 @@ def compare(a: Side, b: Side, metrics: list[str], method: str = "t") -> str:
     if not seeds:
         raise CompareError(f"A has ok seeds {sorted(a.rows)} and B {sorted(b.rows)}: no seed that both ran")
     lines = [f"# {b.variant} ({b.folder}) against {a.variant} ({a.folder})", "",
-             f"B - A paired by seed over seeds {seeds}; {stats.CONFIDENCE:.0%} {method} interval of the mean "
-             "difference (bold when it excludes 0).", "", "| metric | A per seed | B per seed | A mean ± std | "
+             f"B - A paired by seed over seeds {seeds}; {interval_words(method)} of the mean difference (bold when "
+             "it excludes 0).", "", "| metric | A per seed | B per seed | A mean ± std | "
              "B mean ± std | B - A | interval |", "| --- | --- | --- | --- | --- | --- | --- |"]
     evaluators = set()
     for metric in metrics:
