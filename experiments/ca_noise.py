@@ -9,10 +9,12 @@ generator's CA block and reports, summed over the N_g dimensions:
   noise:  the mean of sigma^2 (what a fresh eps adds to every code);
   snr:    signal / noise (infinite for a code without noise);
   kl:     the mean per-caption KL(N(mu, sigma^2) || N(0, I)) in nats (summed over dimensions).
-A low snr means the generator sees the caption through heavy noise: CA trades text alignment for diversity.
+A low snr means the generator sees the caption through heavy noise. A run without CA (`model.conditioning=none`,
+a deterministic FC) is measured too, for comparison: its code's variance across captions is the signal, its
+noise and kl are 0 and its snr null (no noise).
 
-Every run is checked before any is read: a folder without config.yaml, or a generator whose conditioning is not
-the Gaussian CA (its name is given), is refused with one line and exit status 2.
+Every run is checked before any is read: a folder without config.yaml, or a generator whose conditioning is
+neither (the mixture: its name is given), is refused with one line and exit status 2.
 """
 
 from __future__ import annotations
@@ -31,19 +33,23 @@ def code_noise(mu: torch.Tensor, logvar: torch.Tensor) -> dict:
     """mu, logvar (P, N_g) of P captions -> signal, noise, snr, kl (see the module docstring)."""
     signal = float(mu.var(0, unbiased=True).sum())
     noise = float(logvar.exp().mean(0).sum())
-    kl = float((0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar)).sum(1).mean())
-    return dict(signal=signal, noise=noise, snr=signal / noise if noise > 0 else float("inf"), kl=kl, n_captions=len(mu))
+    kl = float((0.5 * (mu.pow(2) + logvar.exp() - 1 - logvar)).sum(1).mean()) if torch.isfinite(logvar).all() else 0.0
+    return dict(signal=signal, noise=noise, snr=signal / noise if noise > 0 else None, kl=kl, n_captions=len(mu))
 
 
-def gaussian_ca(run_dir: str) -> tuple:
-    """(RunContext, the final generator's GaussianConditioning) of a run. Raises ValueError when it has none."""
-    from ganblocks.blocks.conditioning import GaussianConditioning
+def code_block(run_dir: str) -> tuple:
+    """(RunContext, the final generator's GaussianConditioning or NoConditioning) of a run.
+
+    Raises:
+        ValueError: the generator has neither (the message names model.conditioning).
+    """
+    from ganblocks.blocks.conditioning import GaussianConditioning, NoConditioning
     from ganblocks.evaluation.run import RunContext
 
     ctx = RunContext(run_dir)
-    ca = next((m for m in ctx.generator().modules() if isinstance(m, GaussianConditioning)), None)
+    ca = next((m for m in ctx.generator().modules() if isinstance(m, (GaussianConditioning, NoConditioning))), None)
     if ca is None:
-        raise ValueError(f"runs={run_dir}: its generator has no Gaussian CA (model.conditioning="
+        raise ValueError(f"runs={run_dir}: its generator has no Gaussian CA or plain FC code (model.conditioning="
                          f"{ctx.run_cfg.model.get('conditioning')}); nothing to measure")
     return ctx, ca
 
@@ -52,7 +58,12 @@ def gaussian_ca(run_dir: str) -> tuple:
 def measure(ctx, ca, split: str) -> dict:
     """code_noise of every caption of the run's `split`, with what the run's text came from."""
     ds = ctx.dataset(64, split)
-    mu, logvar = ca.encode(ds.embeddings.reshape(-1, ds.embeddings.shape[-1]).float().to(ca.fc.weight.device))
+    text = ds.embeddings.reshape(-1, ds.embeddings.shape[-1]).float().to(ca.fc.weight.device)
+    if hasattr(ca, "encode"):
+        mu, logvar = ca.encode(text)
+    else:  # no CA: the deterministic code, no noise (logvar = -inf gives sigma^2 = 0)
+        mu = ca(text).code
+        logvar = torch.full_like(mu, float("-inf"))
     return dict(run=str(ctx.run_dir), split=split, conditioning=str(ctx.run_cfg.model.get("conditioning")),
                 text_encoder=str(ctx.run_cfg.data.text_encoder),
                 text_encoder_options=dict(ctx.run_cfg.data.get("text_encoder_options") or {}),
@@ -72,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     from ganblocks.io import atomic_write_json
 
     try:
-        blocks = [gaussian_ca(run) for run in runs]  # every run checked before any is measured
+        blocks = [code_block(run) for run in runs]  # every run checked before any is measured
     except ValueError as err:
         print(err, file=sys.stderr)
         return 2
@@ -80,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     for ctx, ca in blocks:
         results.append(measure(ctx, ca, args.get("split", "test")))
         r = results[-1]
-        print(f"{r['run']}: signal {r['signal']:.2f}, noise {r['noise']:.2f}, snr {r['snr']:.2f}, kl {r['kl']:.2f} nats")
+        snr = "none (no noise)" if r["snr"] is None else f"{r['snr']:.2f}"
+        print(f"{r['run']}: signal {r['signal']:.2f}, noise {r['noise']:.2f}, snr {snr}, kl {r['kl']:.2f} nats")
     atomic_write_json(args["out"], {"command": "python -m experiments.ca_noise " + " ".join(
         f"{k}={v}" for k, v in args.items()), "runs": results})
     print(f"wrote {args['out']}")

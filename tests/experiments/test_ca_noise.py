@@ -19,28 +19,34 @@ def test_code_noise_known_answer():
     assert math.isclose(r["kl"], float(gaussian_kl(mu, logvar, "sum")), rel_tol=1e-6)
 
 
-def test_a_trained_run_is_measured_and_a_run_without_ca_refused(tmp_path, capsys):
+def test_trained_runs_are_measured_and_a_mixture_refused(tmp_path, capsys):
     gaussian = train_tiny(tmp_path / "gaussian")
     out = tmp_path / "noise.json"
     assert ca_noise.main([f"runs={gaussian}", f"out={out}"]) == 0
     [r] = json.loads(out.read_text())["runs"]
-    ctx, ca = ca_noise.gaussian_ca(str(gaussian))
+    ctx, ca = ca_noise.code_block(str(gaussian))
     ds = ctx.dataset(64, "test")
     assert r["n_captions"] == ds.embeddings.shape[0] * ds.embeddings.shape[1]
     mu, logvar = ca.encode(ds.embeddings.reshape(-1, ds.embeddings.shape[-1]).float())
     assert math.isclose(r["noise"], float(logvar.exp().mean(0).sum()), rel_tol=1e-5)
     assert math.isclose(r["snr"], r["signal"] / r["noise"], rel_tol=1e-9) and r["conditioning"] == "gaussian"
 
-    none = tmp_path / "none"
     from experiments.config import compose
     from ganblocks.training import train
 
-    cfg = compose(["profile=smoke", "pipeline=stage1", "model.conditioning=none", "train.progress=false",
-                   "train.max_steps=1", "train.checkpoint_every=1", "train.sample_every=1"])
-    assert train(cfg, none)["status"] == "finished"
+    for name in ("none", "mixture"):
+        cfg = compose(["profile=smoke", "pipeline=stage1", f"model.conditioning={name}", "train.progress=false",
+                       "train.max_steps=1", "train.checkpoint_every=1", "train.sample_every=1"])
+        assert train(cfg, tmp_path / name)["status"] == "finished"
+    assert ca_noise.main([f"runs={tmp_path / 'none'}", f"out={out}"]) == 0
+    [r] = json.loads(out.read_text())["runs"]
+    ctx, fc = ca_noise.code_block(str(tmp_path / "none"))
+    code = fc(ds.embeddings.reshape(-1, ds.embeddings.shape[-1]).float()).code
+    assert r["noise"] == 0 and r["snr"] is None and r["kl"] == 0
+    assert math.isclose(r["signal"], float(code.var(0).sum()), rel_tol=1e-5)
     out2 = tmp_path / "noise2.json"
-    assert ca_noise.main([f"runs={gaussian},{none}", f"out={out2}"]) == 2
+    assert ca_noise.main([f"runs={gaussian},{tmp_path / 'mixture'}", f"out={out2}"]) == 2
     err = capsys.readouterr().err
-    assert "no Gaussian CA" in err and "model.conditioning=none" in err and not out2.exists()
+    assert "no Gaussian CA" in err and "model.conditioning=mixture" in err and not out2.exists()
     assert ca_noise.main([f"runs={tmp_path / 'nowhere'}", f"out={out2}"]) == 2
     assert "no config.yaml" in capsys.readouterr().err
