@@ -133,4 +133,5 @@ def export_detail(reader: Any, folder: str | Path = WEIGHTS_DIR) -> dict:
     index = read_index(folder)
     index[reader.meta["key"]] = entry
     atomic_write_json(folder / INDEX, index)
+    reader.meta["artifact"] = {"file": name, "sha256": entry["sha256"]}
     return entry

@@ -47,10 +47,11 @@ def resize(x: Tensor, size: int) -> Tensor:
 class DetailBranch(nn.Module):
     """One attribute at one input size: (B, 3, H, W) uint8 or [-1, 1] -> (B, num_values) logits.
 
-    Image and high-pass detail (6 channels) at `size`; a 3x3 stride-1 stem (plus a 4x4 stride-2 conv when
-    size > 64, so a 256 px branch costs what a 128 px one would), then three stride-2 3x3 convs (BatchNorm, ReLU;
-    widths 2w, 4w, 4w); the head reads an attention-pooled and a max-pooled summary of the last map, so it finds
-    its part (beak, back) wherever the bird stands and a pattern wherever it is strongest.
+    Image and high-pass detail (6 channels) at `size`; four stages of a 3x3 stride-1 conv (BatchNorm, ReLU;
+    widths w, 2w, 4w, 4w) each followed by a 2x2 max-pool, so a dot one or two pixels wide at full resolution
+    keeps its peak on the way down (a strided conv averages it with its dark ring); the head reads an
+    attention-pooled, a max-pooled and a mean summary of the last (size/16)^2 map, so it finds its part (beak,
+    back) wherever the bird stands and counts a pattern's strength.
     """
 
     def __init__(self, num_values: int, size: int, width: int) -> None:
@@ -58,37 +59,38 @@ class DetailBranch(nn.Module):
         if size < 32 or size & (size - 1):
             raise ValueError(f"detail reader branch size={size}; expected a power of two >= 32")
         self.size = size
-        layers: list[nn.Module] = [nn.Conv2d(6, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(True)]
-        if size > 64:
-            layers += [nn.Conv2d(width, width, 4, 2, 1, bias=False), nn.BatchNorm2d(width), nn.ReLU(True)]
-        channels = width
-        for out in (2 * width, 4 * width, 4 * width):
-            layers += [nn.Conv2d(channels, out, 3, 2, 1, bias=False), nn.BatchNorm2d(out), nn.ReLU(True)]
+        layers: list[nn.Module] = []
+        channels = 6
+        for out in (width, 2 * width, 4 * width, 4 * width):
+            layers += [nn.Conv2d(channels, out, 3, 1, 1, bias=False), nn.BatchNorm2d(out), nn.ReLU(True),
+                       nn.MaxPool2d(2)]
             channels = out
         self.trunk = nn.Sequential(*layers)
         self.attend = nn.Conv2d(channels, 1, 1)
-        self.head = nn.Linear(2 * channels, num_values)
+        self.head = nn.Linear(3 * channels, num_values)
 
     def forward(self, images: Tensor) -> Tensor:
         h = self.trunk(_high_pass(resize(to_unit_range(images), self.size))).flatten(2)  # (B, C, P)
         attention = (self.attend.weight.flatten(1) @ h + self.attend.bias[:, None]).softmax(-1)  # (B, 1, P)
-        return self.head(torch.cat([(h * attention).sum(-1), h.amax(-1)], 1))
+        return self.head(torch.cat([(h * attention).sum(-1), h.amax(-1), h.mean(-1)], 1))
 
 
 class DetailReaderNet(nn.Module):
-    """One `DetailBranch` per read attribute; (B, 3, H, W) -> list of (B, V_a) logits in `reads` order."""
+    """One `DetailBranch` per read attribute ({num_values, size, width}); (B, 3, H, W) -> list of (B, V_a)
+    logits in `reads` order."""
 
-    def __init__(self, reads: Sequence[dict], width: int = 16) -> None:
+    def __init__(self, reads: Sequence[dict]) -> None:
         super().__init__()
-        self.branches = nn.ModuleList(DetailBranch(int(r["num_values"]), int(r["size"]), width) for r in reads)
+        self.branches = nn.ModuleList(DetailBranch(int(r["num_values"]), int(r["size"]), int(r["width"]))
+                                      for r in reads)
 
     def forward(self, images: Tensor) -> list[Tensor]:
         return [branch(images) for branch in self.branches]
 
 
 class DetailReader:
-    """A trained `DetailReaderNet` and its meta: key, version, reads [{name, index, num_values, size}], width,
-    training settings, accuracy {name: held-out accuracy at its size}, weights (fingerprint)."""
+    """A trained `DetailReaderNet` and its meta: key, version, reads [{name, index, num_values, size, width,
+    epochs}], training settings, accuracy {name: held-out accuracy at its size}, weights (fingerprint)."""
 
     def __init__(self, net: DetailReaderNet, meta: dict) -> None:
         self.net, self.meta = net.eval(), meta
@@ -115,7 +117,7 @@ class DetailReader:
         """
         blob = load_torch_file(path, map_location=device)
         meta = blob["meta"]
-        net = DetailReaderNet(meta["reads"], int(meta["width"]))
+        net = DetailReaderNet(meta["reads"])
         net.load_state_dict(blob["state_dict"])
         if weights_fingerprint(net) != meta.get("weights"):
             raise ValueError(f"{path}: its weights have fingerprint {weights_fingerprint(net)}, its meta records "
@@ -185,17 +187,19 @@ def _views(renders: dict[int, Tensor], idx: Tensor, size: int, other_fraction: f
     return torch.where(flip[:, None, None, None], out.flip(-1), out)
 
 
-def train_detail_reader(rows: Tensor, renders: dict[int, Tensor], reads: Sequence[dict], *, width: int = 16,
-                        epochs: int = 25, batch_size: int = 32, lr: float = 3e-3, other_fraction: float = 0.25,
-                        heldout: int = 500, seed: int = 0, key: str = "", extra_meta: dict | None = None,
-                        progress: bool = True) -> DetailReader:
-    """Train one branch per entry of `reads` on free renders; measure each on `heldout` held-out renders.
+def train_detail_reader(rows: Tensor, renders: dict[int, Tensor], reads: Sequence[dict], *, batch_size: int = 32,
+                        lr: float = 3e-3, other_fraction: float = 0.25, heldout: int = 500, seed: int = 0,
+                        key: str = "", extra_meta: dict | None = None, progress: bool = True) -> DetailReader:
+    """Train one branch per entry of `reads`, one after the other; measure each on `heldout` held-out renders.
+
+    Each branch: Adam with a one-cycle schedule (peak `lr`) for its own `epochs` passes over the training
+    renders, batches of `batch_size` views (`_views`: its own size, or a share `other_fraction` of another).
 
     Args:
         rows:     (N, A) int64 attribute values of the free renders (drawn independently of the class).
         renders:  {load size: uint8 (N, 3, L, L)}: the same N birds drawn at each load size (76 for a 64 px
                   branch, 304 for a 256 px one: the branch crops CROP_FRACTION of it, as the GAN's images are).
-        reads:    [{name, index (column of rows), num_values, size (the branch's input size)}].
+        reads:    [{name, index (column of rows), num_values, size (the branch's input size), width, epochs}].
     Returns:
         A `DetailReader` in eval mode on CPU; `meta["accuracy"][name]` is the held-out accuracy on centre crops
         at the branch's own size. Deterministic on CPU for a fixed seed (seeded order, crops, initialisation).
@@ -211,40 +215,41 @@ def train_detail_reader(rows: Tensor, renders: dict[int, Tensor], reads: Sequenc
     start = time.perf_counter()
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
-    net = DetailReaderNet(reads, width)
+    net = DetailReaderNet(reads)
     order = torch.randperm(len(rows), generator=gen)
     train, held = order[heldout:], order[:heldout]
-    steps = epochs * (len(train) // batch_size)
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
     from ganblocks.progress import progress_bar
 
-    bar = progress_bar(total=steps, desc="training the detail reader", leave=False, disable=not progress)
-    for _ in range(epochs):
-        net.train()
-        perm = train[torch.randperm(len(train), generator=gen)]
-        for i in range(0, len(perm) - batch_size + 1, batch_size):
-            idx = perm[i : i + batch_size]
-            loss = sum(F.cross_entropy(branch(_views(renders, idx, branch.size, other_fraction, gen)),
-                                       rows[idx, int(r["index"])]) for branch, r in zip(net.branches, reads))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            sched.step()
-            bar.update(1)
-    bar.close()
-    net.eval()
-    accuracy = {}
-    with torch.no_grad():
-        for branch, r in zip(net.branches, reads):
-            load = int(r["size"]) * 76 // 64
-            crop = round(load * CROP_FRACTION)
-            x = renders[load][held][..., (load - crop) // 2 : (load - crop) // 2 + crop,
-                                    (load - crop) // 2 : (load - crop) // 2 + crop]
-            pred = torch.cat([branch(x[s : s + 256]).argmax(1) for s in range(0, len(x), 256)])
-            accuracy[r["name"]] = int((pred == rows[held, int(r["index"])]).sum()) / len(held)
-    meta = {"key": key, "version": DETAIL_VERSION, "reads": [dict(r) for r in reads], "width": width,
-            "epochs": epochs, "batch_size": batch_size, "lr": lr, "other_fraction": other_fraction, "seed": seed,
-            "n_train": int(len(train)), "n_heldout": int(len(held)), "accuracy": accuracy, "train_s": round(time.perf_counter() - start, 1),
-            "threads": torch.get_num_threads(), **(extra_meta or {})}
-    return DetailReader(net, meta)
+    accuracy, seconds = {}, {}
+    for branch, r in zip(net.branches, reads):
+        t0, target = time.perf_counter(), rows[:, int(r["index"])]
+        steps = int(r["epochs"]) * (len(train) // batch_size)
+        opt = torch.optim.Adam(branch.parameters(), lr=lr)
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps)
+        bar = progress_bar(total=steps, desc=f"training the detail reader: {r['name']}", leave=False,
+                           disable=not progress)
+        branch.train()
+        for _ in range(int(r["epochs"])):
+            perm = train[torch.randperm(len(train), generator=gen)]
+            for i in range(0, len(perm) - batch_size + 1, batch_size):
+                idx = perm[i : i + batch_size]
+                loss = F.cross_entropy(branch(_views(renders, idx, branch.size, other_fraction, gen)), target[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                bar.update(1)
+        bar.close()
+        branch.eval()
+        load = int(r["size"]) * 76 // 64
+        c = (load - round(load * CROP_FRACTION)) // 2
+        x = renders[load][held][..., c : load - c, c : load - c]
+        with torch.no_grad():
+            pred = torch.cat([branch(x[s : s + 128]).argmax(1) for s in range(0, len(x), 128)])
+        accuracy[r["name"]] = int((pred == target[held]).sum()) / len(held)
+        seconds[r["name"]] = round(time.perf_counter() - t0, 1)
+    meta = {"key": key, "version": DETAIL_VERSION, "reads": [dict(r) for r in reads], "batch_size": batch_size,
+            "lr": lr, "other_fraction": other_fraction, "seed": seed, "n_train": int(len(train)),
+            "n_heldout": int(len(held)), "accuracy": accuracy, "train_s": round(time.perf_counter() - start, 1),
+            "train_s_per_branch": seconds, "threads": torch.get_num_threads(), **(extra_meta or {})}
+    return DetailReader(net.eval(), meta)

@@ -142,9 +142,9 @@ def report(evaluator: Evaluator, dataset: Any, pairs: int = 200, blur_n: int = 4
                                                          "lr", "low_res_fraction", "seed")},
         "min_size": {i.name: i.min_size for i in evaluator.attributes},
         "detail_reader": None if detail is None else {
-            k: detail.get(k) for k in ("key", "version", "weights", "artifact", "reads", "width", "epochs",
-                                       "batch_size", "lr", "other_fraction", "seed", "n_train", "n_heldout",
-                                       "accuracy", "train_s")},
+            k: detail.get(k) for k in ("key", "version", "weights", "artifact", "reads", "batch_size", "lr",
+                                       "other_fraction", "seed", "n_train", "n_heldout", "accuracy", "train_s",
+                                       "train_s_per_branch", "threads")},
         "heldout": {"n_class_renders": evaluator.meta.get("n_heldout"),
                     "n_free_renders": evaluator.meta.get("n_free_heldout"), **evaluator.accuracy},
         "flip_rate": {"64": flip_rates(evaluator, dataset, 64, pairs),
