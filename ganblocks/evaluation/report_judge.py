@@ -125,7 +125,7 @@ def benchmark_evaluator(size: str = "small", progress: bool = True, train_detail
         from ganblocks.evaluation.detail import DetailedEvaluator
 
         reader = detail_reader_for(test, evaluator, DETAIL_RECIPE, progress, train=True)
-        evaluator = DetailedEvaluator(evaluator, reader)
+        evaluator = evaluator if reader is None else DetailedEvaluator(evaluator, reader)
     return evaluator, test
 
 
