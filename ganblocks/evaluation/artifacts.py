@@ -14,6 +14,7 @@ import hashlib
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 from ganblocks.evaluation.evaluator import EVALUATOR_VERSION, Evaluator
 from ganblocks.io import atomic_write_json, stable_hash
@@ -46,8 +47,8 @@ def read_index(folder: str | Path = WEIGHTS_DIR) -> dict:
     return json.loads(path.read_text()) if path.is_file() else {}
 
 
-def load_committed(key: str, folder: str | Path = WEIGHTS_DIR) -> Evaluator | None:
-    """The committed evaluator of recipe `key` (None if none ships), its file checked against its sha256.
+def checked_file(key: str, folder: str | Path = WEIGHTS_DIR) -> tuple[Path, dict] | None:
+    """(path, index entry) of the committed file of recipe `key` (None if none ships), its sha256 checked.
 
     Raises:
         ArtifactMismatchError: the file's sha256 differs from the index's (edited, truncated, replaced).
@@ -67,9 +68,32 @@ def load_committed(key: str, folder: str | Path = WEIGHTS_DIR) -> Evaluator | No
             f"recipe {key}: the committed judge was changed; restore it (git checkout) or re-export it with "
             "python -m ganblocks.evaluation.report_judge --export"
         )
+    return path, entry
+
+
+def load_committed(key: str, folder: str | Path = WEIGHTS_DIR) -> Evaluator | None:
+    """The committed evaluator of recipe `key` (None if none ships), its file checked against its sha256
+    (`checked_file`, whose errors it raises)."""
+    found = checked_file(key, folder)
+    if found is None:
+        return None
+    path, entry = found
     evaluator = Evaluator.load_file(path)
-    evaluator.meta["artifact"] = {"file": entry["file"], "sha256": actual}
+    evaluator.meta["artifact"] = {"file": entry["file"], "sha256": entry["sha256"]}
     return evaluator
+
+
+def load_committed_detail(key: str, folder: str | Path = WEIGHTS_DIR) -> Any:
+    """The committed detail reader (`ganblocks.evaluation.detail`) of recipe `key`, or None; sha256 checked."""
+    from ganblocks.evaluation.detail import DetailReader
+
+    found = checked_file(key, folder)
+    if found is None:
+        return None
+    path, entry = found
+    reader = DetailReader.load_file(path)
+    reader.meta["artifact"] = {"file": entry["file"], "sha256": entry["sha256"]}
+    return reader
 
 
 def committed_evaluator(key_parts: dict, train_kwargs: dict, folder: str | Path = WEIGHTS_DIR) -> Evaluator | None:
@@ -94,4 +118,20 @@ def export(evaluator: Evaluator, folder: str | Path = WEIGHTS_DIR) -> dict:
     index = read_index(folder)
     index[evaluator.key] = entry
     atomic_write_json(folder / INDEX, index)
+    return entry
+
+
+def export_detail(reader: Any, folder: str | Path = WEIGHTS_DIR) -> dict:
+    """Write a `DetailReader` as the committed weights of its recipe (`detail-<key>.pt`), sha256 in the index."""
+    from ganblocks.io import atomic_torch_save
+
+    folder = Path(folder)
+    name = f"detail-{reader.meta['key']}.pt"
+    atomic_torch_save(folder / name, reader.state())
+    entry = {"file": name, "sha256": file_sha256(folder / name), "kind": "detail reader",
+             "weights": reader.meta["weights"], "recipe": reader.meta.get("trained_on")}
+    index = read_index(folder)
+    index[reader.meta["key"]] = entry
+    atomic_write_json(folder / INDEX, index)
+    reader.meta["artifact"] = {"file": name, "sha256": entry["sha256"]}
     return entry

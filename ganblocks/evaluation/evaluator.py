@@ -35,11 +35,13 @@ class EvaluatorTooWeakError(RuntimeError):
 
 @dataclass(frozen=True)
 class AttributeInfo:
-    """One attribute the judge predicts: its name, how many values it takes, and whether it is fine detail."""
+    """One attribute the judge predicts: its name, how many values it takes, whether it is fine detail, and
+    `min_size`: the smallest image side (px) it is judged on (0: any; see `Evaluator.attributes`)."""
 
     name: str
     num_values: int
     fine: bool
+    min_size: int = 0
 
 
 def attribute_infos(spec: Iterable[Any]) -> list[AttributeInfo]:
@@ -223,7 +225,17 @@ class Evaluator:
 
     @property
     def attributes(self) -> list[AttributeInfo]:
-        return [AttributeInfo(**a) for a in self.meta["attributes"]]
+        """The attributes with the image side each is judged from: `meta["min_size"][name]` where the recipe
+        names one (synthbirds' back spots: 256 px, where they survive), else the evaluator's `image_size` for
+        a fine attribute (smaller images cannot show it), else 0 (coarse: any size)."""
+        declared = self.meta.get("min_size") or {}
+        return [AttributeInfo(a["name"], a["num_values"], a["fine"],
+                              int(declared.get(a["name"], self.meta["image_size"] if a["fine"] else 0)))
+                for a in self.meta["attributes"]]
+
+    def judged_at(self, size: int) -> list[int]:
+        """Indices of the attributes judged on images of side `size` px (`min_size <= size`)."""
+        return [a for a, info in enumerate(self.attributes) if info.min_size <= size]
 
     @property
     def accuracy(self) -> dict:

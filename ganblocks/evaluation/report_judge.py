@@ -10,7 +10,10 @@ Measures of the evaluator the tables use (the `small` and `default` builds share
   attribute changed to another value, and count how often the judge's reading follows to the new value,
   at 64 px (where coarse attributes show) and at 128 and 256 px (where fine ones do too);
 - blur drop: fine-attribute accuracy on sharp 128 px free renders minus that on the same renders blurred
-  (Gaussian, sigma 2.5 px): a judge that reads fine detail loses it with the detail.
+  (Gaussian, sigma 2.5 px), over the fine attributes judged at 128 px: a judge that reads fine detail loses it
+  with the detail;
+- the detail reader (`ganblocks.evaluation.detail`) that supplies some attributes' logits, its settings and
+  held-out accuracy, and the image side each attribute is judged from (`min_size`).
 """
 
 from __future__ import annotations
@@ -93,19 +96,21 @@ def blur_drop(evaluator: Evaluator, dataset: Any, size: int = 128, sigma: float 
     """Fine-attribute accuracy of the judge on `n` free renders at `size` px, sharp and blurred (sigma px)."""
     rows = free_rows(dataset.attribute_spec, n, seed)
     images = render_at(dataset, rows, seed, size)
-    fine = [a for a, info in enumerate(evaluator.attributes) if info.fine]
+    judged = set(evaluator.judged_at(size))
+    fine = [a for a, info in enumerate(evaluator.attributes) if info.fine and a in judged]
 
     def accuracy(x: Tensor) -> float:
         logits = evaluator.outputs(x).attribute_logits
         return float(torch.stack([(logits[a].argmax(1) == rows[:, a]).float().mean() for a in fine]).mean())
 
     sharp, blurred = accuracy(images), accuracy(gaussian_blur(images, sigma))
-    return {"size": size, "sigma": sigma, "n": n, "fine_sharp": sharp, "fine_blurred": blurred,
-            "drop": sharp - blurred}
+    return {"size": size, "sigma": sigma, "n": n, "attributes": [evaluator.attributes[a].name for a in fine],
+            "fine_sharp": sharp, "fine_blurred": blurred, "drop": sharp - blurred}
 
 
-def benchmark_evaluator(size: str = "small", progress: bool = True) -> tuple[Evaluator, Any]:
-    """The evaluator the tables use for the built-in dataset `size` (metrics defaults), and its test classes."""
+def benchmark_evaluator(size: str = "small", progress: bool = True, train_detail: bool = False) -> tuple:
+    """The evaluator the tables use for the built-in dataset `size` (metrics defaults), and its test classes.
+    `train_detail`: train (and cache) the detail reader when none ships or is cached (for --export)."""
     from ganblocks.evaluation.builtin import evaluator_for_dataset, synthbirds_classes
     from ganblocks.evaluation.run import DEFAULTS
 
@@ -114,13 +119,20 @@ def benchmark_evaluator(size: str = "small", progress: bool = True) -> tuple[Eva
                                       renders_per_class=int(DEFAULTS["evaluator_renders_per_class"]),
                                       free_renders=int(DEFAULTS["evaluator_free_renders"]),
                                       epochs=int(DEFAULTS["evaluator_epochs"]), width=int(DEFAULTS["evaluator_width"]),
-                                      progress=progress)
+                                      detail=not train_detail, progress=progress)
+    if train_detail:
+        from ganblocks.evaluation.builtin import DETAIL_RECIPE, detail_reader_for
+        from ganblocks.evaluation.detail import DetailedEvaluator
+
+        reader = detail_reader_for(test, evaluator, DETAIL_RECIPE, progress, train=True)
+        evaluator = evaluator if reader is None else DetailedEvaluator(evaluator, reader)
     return evaluator, test
 
 
 def report(evaluator: Evaluator, dataset: Any, pairs: int = 200, blur_n: int = 400) -> dict:
     """Everything the module docstring lists, as one JSON-able dict."""
     fine = [a for a, i in enumerate(evaluator.attributes) if i.fine]
+    detail = evaluator.meta.get("detail")
     return {
         "evaluator": evaluator.name,
         "version": evaluator.meta.get("version"),
@@ -128,6 +140,11 @@ def report(evaluator: Evaluator, dataset: Any, pairs: int = 200, blur_n: int = 4
         "recipe": evaluator.meta.get("trained_on"),
         "settings": {k: evaluator.meta.get(k) for k in ("image_size", "width", "feature_dim", "epochs", "batch_size",
                                                          "lr", "low_res_fraction", "seed")},
+        "min_size": {i.name: i.min_size for i in evaluator.attributes},
+        "detail_reader": None if detail is None else {
+            k: detail.get(k) for k in ("key", "version", "weights", "artifact", "reads", "batch_size", "lr",
+                                       "other_fraction", "seed", "n_train", "n_heldout", "accuracy", "train_s",
+                                       "train_s_per_branch", "threads")},
         "heldout": {"n_class_renders": evaluator.meta.get("n_heldout"),
                     "n_free_renders": evaluator.meta.get("n_free_heldout"), **evaluator.accuracy},
         "flip_rate": {"64": flip_rates(evaluator, dataset, 64, pairs),
@@ -151,11 +168,15 @@ def main(argv: list[str] | None = None) -> int:
               "--export --help", file=sys.stderr)
         return 2
     t0 = time.perf_counter()
-    evaluator, test = benchmark_evaluator(opts.get("size", "small"))
+    evaluator, test = benchmark_evaluator(opts.get("size", "small"), train_detail=export)
     if export:
-        from ganblocks.evaluation.artifacts import export as export_weights
+        from ganblocks.evaluation.artifacts import export as export_weights, export_detail
 
-        print(f"exported {export_weights(evaluator)}", file=sys.stderr)
+        base = getattr(evaluator, "base", evaluator)
+        if "artifact" not in base.meta:  # committed weights stay byte for byte as they are
+            print(f"exported {export_weights(base)}", file=sys.stderr)
+        if getattr(evaluator, "detail", None) is not None:
+            print(f"exported {export_detail(evaluator.detail)}", file=sys.stderr)
     result = report(evaluator, test, int(opts.get("pairs", 200)), int(opts.get("blur_n", 400)))
     result["wall_s"] = round(time.perf_counter() - t0, 1)
     out = Path(opts.get("out", DEFAULT_OUT))

@@ -135,3 +135,20 @@ def test_caption_values_names_bad_attribute_index():
 def test_real_and_fake_resolution_mismatch_is_an_error(real):
     with pytest.raises(ValueError, match="same resolution"):
         EvalSamples(fake=real[0][:, :, :32, :32], real=real[0])
+
+
+def test_an_attribute_is_judged_only_from_its_declared_min_size(evaluator, real):
+    """A recipe that declares `min_size` for an attribute (synthbirds' back spots: 256 px) keeps it out of
+    attr_fine and attr_all on smaller images and in on images that large; the rule lives in the meta."""
+    from ganblocks.evaluation.evaluator import Evaluator
+
+    images, class_ids, caps = real
+    size = int(evaluator.meta["image_size"])
+    strict = Evaluator(evaluator.net, {**evaluator.meta, "min_size": {"stripes": 2 * size}})
+    assert [i.min_size for i in strict.attributes if i.name == "stripes"] == [2 * size]
+    out = build("metric", "attributes")(judge_samples(images, class_ids, caps, strict))
+    assert set(out) == {"attr_coarse", "attr_all"}
+    assert "stripes" not in out["attr_all"]["per_attribute"]
+    large = F.interpolate(images.float(), size=2 * size, mode="bilinear").round().clamp(0, 255).to(torch.uint8)
+    out = build("metric", "attributes")(judge_samples(large, class_ids, caps, strict))
+    assert set(out["attr_fine"]["per_attribute"]) == {"stripes"} and "stripes" in out["attr_all"]["per_attribute"]

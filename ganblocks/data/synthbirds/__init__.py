@@ -25,6 +25,7 @@ from ganblocks.data.synthbirds.attributes import (  # noqa: F401 - re-exported
     COLORS,
     COLOR_NAMES,
     FINE,
+    MIN_SIZE,
     NUM_ATTRIBUTES,
     SPEC,
     Attribute,

@@ -47,6 +47,11 @@ SPEC: tuple[Attribute, ...] = (
     Attribute("eye_ring", ("none", "present"), True),
     Attribute("back_pattern", ("plain", "spotted"), True),
 )
+# The smallest image side (px) on which an attribute is drawn visibly, where it is more than the fine default
+# (fine attributes show from 128 px): a back spot is a one-pixel bright dot in a dark ring of the same area at
+# 128 px, which averages out on the way into any reader; at 256 px the dots are two to three pixels wide.
+# The built-in evaluator judges an attribute only on images at least this large (`Evaluator.attributes`).
+MIN_SIZE: dict[str, int] = {"back_pattern": 256}
 ATTRIBUTE_INDEX = {a.name: i for i, a in enumerate(SPEC)}
 NUM_ATTRIBUTES = len(SPEC)
 COARSE = tuple(i for i, a in enumerate(SPEC) if not a.fine)
