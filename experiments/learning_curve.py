@@ -64,6 +64,8 @@ def score(evaluator, images: torch.Tensor, values: torch.Tensor, class_ids: torc
         n_coarse += int(named.sum())
     coarse_acc = sum(per_attr.values()) / max(len(per_attr), 1)
     logp = [logits.double().log_softmax(1) for logits in out.attribute_logits]
+    # R-precision and the margin read only the attributes judged at this size (coarse ones at 64 px)
+    values, pool_values = (evaluator.judged_values(v, int(images.shape[-1])) for v in (values, pool_values))
     mismatched = draw_mismatched(class_ids, pool_class_ids, 99, seed)
     hits = r_precision_hits(logp, values, pool_values, mismatched)
     r_prec = float(hits.mean())

@@ -125,6 +125,10 @@ class DetailReader:
         return cls(net.to(device), meta)
 
 
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
 class DetailedEvaluator(Evaluator):
     """An `Evaluator` whose logits for the detail reader's attributes come from the reader.
 
@@ -145,6 +149,17 @@ class DetailedEvaluator(Evaluator):
     @property
     def name(self) -> str:
         return f"{super().name}-d{self.detail.meta['weights']}"
+
+    @property
+    def accuracy(self) -> dict:
+        """The base judge's held-out accuracy with the reader's attributes replaced by the reader's own (measured
+        on its held-out free renders) and the coarse / fine / overall means recomputed; `detail_reader` names them."""
+        base = self.base.accuracy
+        attrs = {**base["attributes"], **{k: float(v) for k, v in self.detail.meta["accuracy"].items()}}
+        coarse = [attrs[i.name] for i in self.attributes if not i.fine and i.name in attrs]
+        fine = [attrs[i.name] for i in self.attributes if i.fine and i.name in attrs]
+        return {**base, "attributes": attrs, "attributes_mean": _mean(list(attrs.values())), "coarse": _mean(coarse),
+                "fine": _mean(fine), "detail_reader": sorted(self.detail.meta["accuracy"])}
 
     def to(self, device: str | torch.device) -> "DetailedEvaluator":
         self.net.to(device)

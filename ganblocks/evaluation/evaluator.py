@@ -237,6 +237,16 @@ class Evaluator:
         """Indices of the attributes judged on images of side `size` px (`min_size <= size`)."""
         return [a for a, info in enumerate(self.attributes) if info.min_size <= size]
 
+    def judged_values(self, values: Tensor, size: int) -> Tensor:
+        """Named attribute values (..., A), -1 = not named, with every attribute not judged at `size` px set to
+        -1: what a text score (R-precision, the rank proxy) may compare against an image of that size."""
+        unseen = [a for a in range(len(self.attributes)) if a not in set(self.judged_at(size))]
+        if not unseen:
+            return values
+        values = values.clone()
+        values[..., unseen] = -1
+        return values
+
     @property
     def accuracy(self) -> dict:
         return self.meta["accuracy"]

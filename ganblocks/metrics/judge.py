@@ -76,7 +76,9 @@ class RPrecision:
     """Fraction of images whose own caption the judge ranks first among 1 + `mismatched` captions of other
     images, of any class (AttnGAN's R-precision with R = 1); chance is 1 / (1 + mismatched); higher is better.
 
-    Its std is the standard error over captions (the independent unit), not over images.
+    Its std is the standard error over captions (the independent unit), not over images. A caption is scored
+    on the attributes the judge reads at the images' size (`Evaluator.judged_at`: coarse ones at 64 px, fine
+    ones from 128 px, back spots from 256 px); one it cannot see there would only add noise to every score.
     """
 
     def __init__(self, mismatched: int = 99) -> None:
@@ -85,13 +87,15 @@ class RPrecision:
         self.mismatched = mismatched
 
     def __call__(self, samples: EvalSamples) -> dict[str, dict]:
-        samples.require_evaluator("r_precision")
+        evaluator = samples.require_evaluator("r_precision")
         if samples.fake_values is None or samples.pool_values is None or samples.fake_image_ids is None \
                 or samples.pool_image_ids is None:
             raise ValueError("r_precision needs fake_values, fake_image_ids, pool_values and pool_image_ids")
+        size = int(samples.fake.shape[-1])  # attributes not judged at this size are left out of every caption
         logp = [l.double().log_softmax(1) for l in samples.fake_outputs().attribute_logits]
         mism = draw_mismatched(samples.fake_image_ids, samples.pool_image_ids, self.mismatched, samples.seed)
-        hits = r_precision_hits(logp, samples.fake_values, samples.pool_values, mism)
+        hits = r_precision_hits(logp, evaluator.judged_values(samples.fake_values, size),
+                                evaluator.judged_values(samples.pool_values, size), mism)
         se, n_captions = caption_se(hits, samples.fake_caption_ids)
         return {"r_precision": samples.record(hits.mean(), se, len(hits), n_captions, accuracy="attributes_mean",
                                               std_over="captions", candidates=1 + self.mismatched,

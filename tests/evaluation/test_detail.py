@@ -37,6 +37,16 @@ def test_the_detail_reader_replaces_only_its_attributes(evaluator):
     assert combined.name != DetailedEvaluator(evaluator, toy_reader(seed=1)).name
 
 
+def test_the_combined_accuracy_takes_the_readers_held_out_accuracy(evaluator):
+    reader = DetailReader(toy_reader().net, {"key": "toy-detail", "reads": READS, "accuracy": {"stripes": 0.25}})
+    combined = DetailedEvaluator(evaluator, reader).accuracy
+    base = evaluator.accuracy
+    assert combined["attributes"] == {**base["attributes"], "stripes": 0.25} and combined["detail_reader"] == ["stripes"]
+    fine = [combined["attributes"][i.name] for i in evaluator.attributes if i.fine]
+    assert combined["fine"] == pytest.approx(sum(fine) / len(fine)) and combined["class"] == base["class"]
+    assert combined["attributes_mean"] == pytest.approx(sum(combined["attributes"].values()) / len(base["attributes"]))
+
+
 def test_a_reader_of_another_attribute_is_refused(evaluator):
     wrong = [{**READS[0], "name": "body"}]
     reader = DetailReader(DetailReaderNet(wrong), {"key": "x", "reads": wrong})

@@ -152,3 +152,25 @@ def test_an_attribute_is_judged_only_from_its_declared_min_size(evaluator, real)
     large = F.interpolate(images.float(), size=2 * size, mode="bilinear").round().clamp(0, 255).to(torch.uint8)
     out = build("metric", "attributes")(judge_samples(large, class_ids, caps, strict))
     assert set(out["attr_fine"]["per_attribute"]) == {"stripes"} and "stripes" in out["attr_all"]["per_attribute"]
+
+
+def test_r_precision_scores_a_caption_only_on_attributes_judged_at_the_image_size(evaluator, real):
+    """An attribute below its min_size is dropped from every caption, true and rival alike: with stripes unseen the
+    result equals the plain judge on captions that never name stripes; with nothing seen every caption ties
+    (score 0) and R-precision is exactly its chance level."""
+    from ganblocks.evaluation.evaluator import Evaluator
+
+    images, class_ids, caps = real
+    size = int(evaluator.meta["image_size"])
+    stripes = [i.name for i in evaluator.attributes].index("stripes")
+    r_precision = build("metric", "r_precision")
+    strict = Evaluator(evaluator.net, {**evaluator.meta, "min_size": {"stripes": 2 * size}})
+    dropped = judge_samples(images, class_ids, caps, evaluator)
+    dropped.fake_values[:, stripes] = -1
+    dropped.pool_values[:, stripes] = -1
+    with_strict = r_precision(judge_samples(images, class_ids, caps, strict))["r_precision"]["value"]
+    assert with_strict == r_precision(dropped)["r_precision"]["value"]
+    assert with_strict != r_precision(judge_samples(images, class_ids, caps, evaluator))["r_precision"]["value"]
+    blind = Evaluator(evaluator.net, {**evaluator.meta, "min_size": {i.name: 2 * size for i in evaluator.attributes}})
+    out = r_precision(judge_samples(images, class_ids, caps, blind))["r_precision"]
+    assert out["value"] == pytest.approx(out["chance"])
