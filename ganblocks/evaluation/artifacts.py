@@ -42,9 +42,20 @@ def recipe_key(key_parts: dict, train_kwargs: dict) -> str:
 
 
 def read_index(folder: str | Path = WEIGHTS_DIR) -> dict:
-    """{recipe key: {"file", "sha256", "recipe"}} of the committed evaluators ({} when none)."""
+    """{recipe key: {"file", "sha256", "recipe"}} of the committed evaluators ({} when none).
+
+    Raises:
+        ValueError: the index is not valid JSON (named, with how to restore it).
+    """
     path = Path(folder) / INDEX
-    return json.loads(path.read_text()) if path.is_file() else {}
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except ValueError as err:
+        raise ValueError(f"{path} is not valid JSON ({err}); expected {{recipe key: {{file, sha256, ...}}}}: "
+                         "restore it (git checkout) or rerun python -m ganblocks.evaluation.report_judge --export") \
+            from err
 
 
 def checked_file(key: str, folder: str | Path = WEIGHTS_DIR) -> tuple[Path, dict] | None:

@@ -322,18 +322,27 @@ class Evaluator:
         """Read an `evaluator.pt` (tensors and JSON-able meta only: `torch.load(weights_only=True)`).
 
         Raises:
-            ValueError: the weights' fingerprint differs from the one recorded in the file's meta.
+            ValueError: the file is not an evaluator (no {"state_dict", "meta"} with the network's settings, or
+                        weights that do not fit them), or its weights' fingerprint differs from its meta's.
         """
         blob = load_torch_file(path, map_location=device)  # weights_only: a cached file cannot run code
-        meta = blob["meta"]
-        net = EvaluatorNet(
-            num_classes=len(meta["class_ids"]),
-            attribute_sizes=[a["num_values"] for a in meta["attributes"]],
-            image_size=meta["image_size"],
-            width=meta["width"],
-            feature_dim=meta["feature_dim"],
-        )
-        net.load_state_dict(blob["state_dict"])
+        expected = ('expected a dict {"state_dict", "meta"} written by Evaluator.save, its meta holding class_ids, '
+                    'attributes, image_size, width and feature_dim')
+        meta = blob.get("meta") if isinstance(blob, dict) else None
+        try:
+            net = EvaluatorNet(
+                num_classes=len(meta["class_ids"]),
+                attribute_sizes=[a["num_values"] for a in meta["attributes"]],
+                image_size=meta["image_size"],
+                width=meta["width"],
+                feature_dim=meta["feature_dim"],
+            )
+            net.load_state_dict(blob["state_dict"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as err:
+            found = sorted(blob) if isinstance(blob, dict) else type(blob).__name__
+            first = (str(err).strip().splitlines() or [""])[0]
+            raise ValueError(f"{path} is not an evaluator (it holds {found}; {type(err).__name__}: {first}); "
+                             f"{expected}") from err
         recorded = meta.get("weights")
         if recorded is not None and weights_fingerprint(net) != recorded:
             raise ValueError(f"{path}: its weights have fingerprint {weights_fingerprint(net)}, its meta records "
