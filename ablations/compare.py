@@ -12,13 +12,13 @@ B per seed, their mean +- std, and the paired difference with its interval; and 
 paired runs differ, so the table says what it compares.
 
 Refused, with one line naming the value and exit status 2, before anything is written: a folder without a
-results.jsonl, a variant the grid does not have (the message lists those it has), a metric neither side has,
+results.jsonl, an empty `metrics=`, an `out=` that is a folder, a variant the grid does not have (the message lists those it has), a metric neither side has,
 no seed that both sides ran, and a metric whose two sides were scored by different evaluators (numbers of two
 judges are not comparable).
 
 Example (docs/results/learning.md, round 5):
-    python -m ablations.compare A=docs/results/grids/archive_v4/ca_variants:gaussian \
-        B=docs/results/grids/ca_variants:gaussian metrics=r_precision,attr_coarse out=compare.md
+    python -m ablations.compare A=docs/results/grids/ca_variants:gaussian \
+        B=docs/results/grids/ca_variants_rnn200:gaussian metrics=r_precision,attr_coarse out=compare.md
 """
 
 from __future__ import annotations
@@ -140,13 +140,25 @@ def compare(a: Side, b: Side, metrics: list[str], method: str = "t") -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = dict(a.split("=", 1) if "=" in a else (a, "") for a in (sys.argv[1:] if argv is None else argv))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if any(a in ("-h", "--help") for a in argv):
+        print(__doc__.strip())
+        return 0
+    args = dict(a.split("=", 1) if "=" in a else (a, "") for a in argv)
     unknown = sorted(set(args) - {"A", "B", "metrics", "method", "out"})
     if unknown or not {"A", "B"} <= set(args):
         print(f"{'unknown setting ' + ', '.join(unknown) if unknown else 'A= and B= are required'}\n{USAGE}",
               file=sys.stderr)
         return 2
     metrics = [m for m in args.get("metrics", ",".join(DEFAULT_METRICS)).split(",") if m]
+    if not metrics:
+        print(f"ablations.compare: metrics={args['metrics']!r}: no metric named; e.g. metrics=r_precision,attr_coarse",
+              file=sys.stderr)
+        return 2
+    if args.get("out") and Path(args["out"]).is_dir():
+        print(f"ablations.compare: out={args['out']}: is a folder; name the markdown file to write, e.g. "
+              f"out={Path(args['out']) / 'compare.md'}", file=sys.stderr)
+        return 2
     try:
         text = compare(read_side("A", args["A"]), read_side("B", args["B"]), metrics, args.get("method", "t"))
     except CompareError as err:

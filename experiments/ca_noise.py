@@ -13,8 +13,9 @@ A low snr means the generator sees the caption through heavy noise. A run withou
 a deterministic FC) is measured too, for comparison: its code's variance across captions is the signal, its
 noise and kl are 0 and its snr null (no noise).
 
-Every run is checked before any is read: a folder without config.yaml, or a generator whose conditioning is
-neither (the mixture: its name is given), is refused with one line and exit status 2.
+Every run is checked before any is measured: a folder without config.yaml, a config.yaml that cannot be read, a run
+without its final checkpoint, or a generator whose conditioning is neither (the mixture: its name is given), is
+refused with one line and exit status 2, as are an unknown setting and a split other than train or test.
 """
 
 from __future__ import annotations
@@ -71,9 +72,17 @@ def measure(ctx, ca, split: str) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = dict(a.split("=", 1) for a in (sys.argv[1:] if argv is None else argv) if "=" in a)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = dict(a.split("=", 1) for a in argv if "=" in a)
+    unknown = [a for a in argv if "=" not in a] + [k for k in args if k not in ("runs", "out", "split")]
+    if unknown:
+        print(f"unknown setting(s) {unknown}\n{USAGE}", file=sys.stderr)
+        return 2
     if not args.get("runs") or not args.get("out"):
         print(USAGE, file=sys.stderr)
+        return 2
+    if args.get("split", "test") not in ("train", "test"):
+        print(f"split={args['split']!r}: expected train or test", file=sys.stderr)
         return 2
     runs = [r for r in args["runs"].split(",") if r]
     missing = [r for r in runs if not (Path(r) / "config.yaml").is_file()]
@@ -82,11 +91,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from ganblocks.io import atomic_write_json
 
-    try:
-        blocks = [code_block(run) for run in runs]  # every run checked before any is measured
-    except ValueError as err:
-        print(err, file=sys.stderr)
-        return 2
+    import yaml
+
+    blocks = []
+    for run in runs:  # every run checked (config, final checkpoint, CA block) before any is measured
+        try:
+            blocks.append(code_block(run))
+        except (ValueError, RuntimeError, OSError, yaml.YAMLError) as err:  # CheckpointError is a RuntimeError
+            text = " ".join(str(err).split())
+            print(text if text.startswith("runs=") else f"runs={run}: {type(err).__name__}: {text}", file=sys.stderr)
+            return 2
     results = []
     for ctx, ca in blocks:
         results.append(measure(ctx, ca, args.get("split", "test")))

@@ -116,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     from ganblocks.evaluation.run import MetricSettingError
     from ganblocks.data.dataset import DatasetError
     from ganblocks.data.text_options import TextEncoderOptionsError
-    from ganblocks.io import UnsafeFileError
+    from ganblocks.evaluation.artifacts import ArtifactMismatchError, ArtifactMissingError
+    from ganblocks.io import CorruptFileError, UnsafeFileError
     from ganblocks.training.checkpoint import CheckpointError
 
     try:
@@ -124,7 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     except MetricSettingError as error:  # refused before any image was generated
         print(f"experiments.evaluate: {error}", file=sys.stderr)
         return 2
-    except (UnsafeFileError, CheckpointError, DatasetError) as error:  # a crafted or broken file, named
+    except (UnsafeFileError, CorruptFileError, CheckpointError, DatasetError, ArtifactMismatchError,
+            ArtifactMissingError) as error:  # a crafted or broken file (a run's, or a committed judge's), named
         print(f"experiments.evaluate: {error}", file=sys.stderr)
         return 1
     except TextEncoderOptionsError as error:  # the run's config.yaml names options its encoder does not take

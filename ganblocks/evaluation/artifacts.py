@@ -27,6 +27,10 @@ class ArtifactMismatchError(RuntimeError):
     """A committed evaluator file whose bytes do not match the sha256 recorded in the index."""
 
 
+class ArtifactMissingError(FileNotFoundError):
+    """A committed evaluator file that the index lists but that is not there."""
+
+
 def file_sha256(path: str | Path) -> str:
     """Hex sha256 of a file's bytes, read in 1 MiB chunks."""
     digest = hashlib.sha256()
@@ -42,9 +46,20 @@ def recipe_key(key_parts: dict, train_kwargs: dict) -> str:
 
 
 def read_index(folder: str | Path = WEIGHTS_DIR) -> dict:
-    """{recipe key: {"file", "sha256", "recipe"}} of the committed evaluators ({} when none)."""
+    """{recipe key: {"file", "sha256", "recipe"}} of the committed evaluators ({} when none).
+
+    Raises:
+        ValueError: the index is not valid JSON (named, with how to restore it).
+    """
     path = Path(folder) / INDEX
-    return json.loads(path.read_text()) if path.is_file() else {}
+    if not path.is_file():
+        return {}
+    try:
+        return json.loads(path.read_text())
+    except ValueError as err:
+        raise ValueError(f"{path} is not valid JSON ({err}); expected {{recipe key: {{file, sha256, ...}}}}: "
+                         "restore it (git checkout) or rerun python -m ganblocks.evaluation.report_judge --export") \
+            from err
 
 
 def checked_file(key: str, folder: str | Path = WEIGHTS_DIR) -> tuple[Path, dict] | None:
@@ -52,14 +67,14 @@ def checked_file(key: str, folder: str | Path = WEIGHTS_DIR) -> tuple[Path, dict
 
     Raises:
         ArtifactMismatchError: the file's sha256 differs from the index's (edited, truncated, replaced).
-        FileNotFoundError: the index names a file that is missing.
+        ArtifactMissingError: the index names a file that is missing (a FileNotFoundError).
     """
     entry = read_index(folder).get(key)
     if entry is None:
         return None
     path = Path(folder) / entry["file"]
     if not path.is_file():
-        raise FileNotFoundError(f"{Path(folder) / INDEX} lists {entry['file']} for evaluator recipe {key}, "
+        raise ArtifactMissingError(f"{Path(folder) / INDEX} lists {entry['file']} for evaluator recipe {key}, "
                                 f"but {path} is missing; reinstall ganblocks or rerun the export")
     actual = file_sha256(path)
     if actual != entry["sha256"]:

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ganblocks.evaluation.evaluator import CROP_FRACTION, Evaluator, EvaluatorOutput, to_unit_range, weights_fingerprint
-from ganblocks.io import load_torch_file
+from ganblocks.io import CorruptFileError, load_torch_file
 
 DETAIL_VERSION = 1  # bump when the reader's network or training changes
 
@@ -113,14 +113,26 @@ class DetailReader:
         """Read a file written from `state()` (`torch.load(weights_only=True)`), its fingerprint checked.
 
         Raises:
-            ValueError: the weights' fingerprint differs from the one in the file's meta.
+            CorruptFileError (a ValueError): the file is not a detail reader (no {"state_dict", "meta": {"reads",
+                ...}}, or weights that do not fit its reads), or its weights' fingerprint differs from its meta's.
         """
         blob = load_torch_file(path, map_location=device)
-        meta = blob["meta"]
-        net = DetailReaderNet(meta["reads"])
-        net.load_state_dict(blob["state_dict"])
+        expected = ('expected a dict {"state_dict", "meta"} written by DetailReader.state(), its meta listing '
+                    '"reads" [{name, index, num_values, size, width}]')
+        meta = blob.get("meta") if isinstance(blob, dict) else None
+        if not isinstance(meta, dict) or not isinstance(meta.get("reads"), list) or "state_dict" not in blob:
+            found = sorted(blob) if isinstance(blob, dict) else type(blob).__name__
+            raise CorruptFileError(f"{path} is not a detail reader (it holds {found}"
+                             f"{'' if not isinstance(meta, dict) else ', meta keys ' + str(sorted(meta))}); {expected}")
+        try:
+            net = DetailReaderNet(meta["reads"])
+            net.load_state_dict(blob["state_dict"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as err:
+            first = str(err).strip().splitlines()[0]
+            raise CorruptFileError(f"{path} is not a detail reader its meta describes ({type(err).__name__}: "
+                             f"{first}); {expected}") from err
         if weights_fingerprint(net) != meta.get("weights"):
-            raise ValueError(f"{path}: its weights have fingerprint {weights_fingerprint(net)}, its meta records "
+            raise CorruptFileError(f"{path}: its weights have fingerprint {weights_fingerprint(net)}, its meta records "
                              f"{meta.get('weights')}; the file was altered after it was saved")
         return cls(net.to(device), meta)
 

@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ganblocks.data.batching import pixels_to_unit
-from ganblocks.io import atomic_torch_save, atomic_write_json, load_torch_file
+from ganblocks.io import CorruptFileError, atomic_torch_save, atomic_write_json, load_torch_file
 
 # Bump when the network or its training changes: old cache entries are then ignored.
 # 2: attribute heads trained on free renders only, attention-pooled, high-pass input; bbox-framed renders.
@@ -322,21 +322,31 @@ class Evaluator:
         """Read an `evaluator.pt` (tensors and JSON-able meta only: `torch.load(weights_only=True)`).
 
         Raises:
-            ValueError: the weights' fingerprint differs from the one recorded in the file's meta.
+            CorruptFileError (a ValueError): the file is not an evaluator (no {"state_dict", "meta"} with the
+                network's settings, or weights that do not fit them), or its weights' fingerprint differs from
+                the one recorded in its meta.
         """
         blob = load_torch_file(path, map_location=device)  # weights_only: a cached file cannot run code
-        meta = blob["meta"]
-        net = EvaluatorNet(
-            num_classes=len(meta["class_ids"]),
-            attribute_sizes=[a["num_values"] for a in meta["attributes"]],
-            image_size=meta["image_size"],
-            width=meta["width"],
-            feature_dim=meta["feature_dim"],
-        )
-        net.load_state_dict(blob["state_dict"])
+        expected = ('expected a dict {"state_dict", "meta"} written by Evaluator.save, its meta holding class_ids, '
+                    'attributes, image_size, width and feature_dim')
+        meta = blob.get("meta") if isinstance(blob, dict) else None
+        try:
+            net = EvaluatorNet(
+                num_classes=len(meta["class_ids"]),
+                attribute_sizes=[a["num_values"] for a in meta["attributes"]],
+                image_size=meta["image_size"],
+                width=meta["width"],
+                feature_dim=meta["feature_dim"],
+            )
+            net.load_state_dict(blob["state_dict"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as err:
+            found = sorted(blob) if isinstance(blob, dict) else type(blob).__name__
+            first = (str(err).strip().splitlines() or [""])[0]
+            raise CorruptFileError(f"{path} is not an evaluator (it holds {found}; {type(err).__name__}: {first}); "
+                             f"{expected}") from err
         recorded = meta.get("weights")
         if recorded is not None and weights_fingerprint(net) != recorded:
-            raise ValueError(f"{path}: its weights have fingerprint {weights_fingerprint(net)}, its meta records "
+            raise CorruptFileError(f"{path}: its weights have fingerprint {weights_fingerprint(net)}, its meta records "
                              f"{recorded}; the file was altered after it was saved")
         return cls(net.to(device), meta)
 

@@ -79,6 +79,7 @@ class RPrecision:
     Its std is the standard error over captions (the independent unit), not over images. A caption is scored
     on the attributes the judge reads at the images' size (`Evaluator.judged_at`: coarse ones at 64 px, fine
     ones from 128 px, back spots from 256 px); one it cannot see there would only add noise to every score.
+    The record's `attributes` names the attributes captions were scored on.
     """
 
     def __init__(self, mismatched: int = 99) -> None:
@@ -99,7 +100,9 @@ class RPrecision:
         se, n_captions = caption_se(hits, samples.fake_caption_ids)
         return {"r_precision": samples.record(hits.mean(), se, len(hits), n_captions, accuracy="attributes_mean",
                                               std_over="captions", candidates=1 + self.mismatched,
-                                              chance=1 / (1 + self.mismatched))}
+                                              chance=1 / (1 + self.mismatched),
+                                              attributes=[evaluator.attributes[a].name
+                                                          for a in evaluator.judged_at(size)])}
 
 
 @register("metric", "attributes")

@@ -74,3 +74,13 @@ def test_unknown_metric_and_no_common_seed_are_refused(tmp_path, capsys):
     assert compare.main([f"A={a}:gaussian", f"B={c}:gaussian"]) == 2
     assert "no seed that both ran" in capsys.readouterr().err
     assert compare.main([f"A={a}:gaussian"]) == 2
+
+
+def test_an_empty_metric_list_or_a_folder_as_out_is_refused_before_anything_is_written(grids, tmp_path, capsys):
+    a, b = grids
+    assert compare.main([f"A={a}:gaussian", f"B={b}:gaussian", "metrics="]) == 2
+    assert "metrics='': no metric named" in capsys.readouterr().err
+    assert compare.main([f"A={a}:gaussian", f"B={b}:gaussian", f"out={tmp_path}"]) == 2
+    captured = capsys.readouterr()
+    assert f"out={tmp_path}: is a folder" in captured.err and captured.out == ""
+    assert compare.main(["--help"]) == 0 and "paired" in capsys.readouterr().out.lower()

@@ -23,3 +23,19 @@ def test_a_64px_grid_shows_no_fine_attribute_column_and_a_128px_grid_does():
     assert "Coarse attr." in _header(_runs(base)) and "R-precision" in _header(_runs(base))
     assert "Fine attr." in _header(_runs({**base, "attr_fine": 0.6}))
     assert "Rank" in _header(_runs(base))  # required: shown as "–" when missing
+
+
+def test_a_column_scored_by_two_judges_is_named_in_the_caption():
+    # a grid resumed after the judge changed (v3 -> v3 + detail reader): its new seeds are scored by another
+    # evaluator; their mean with the old seeds' is not one judge's number, and the caption must say so
+    from ablations.collect import caption
+
+    v3, both = "ganblocks-evaluator-a-w1", "ganblocks-evaluator-a-w1-d2"
+    frame = pd.DataFrame({"variant": ["g", "g", "g"], "seed": [0, 1, 2], "status": ["ok"] * 3,
+                          "r_precision": [0.1, 0.1, 0.2], "r_precision:evaluator": [v3, v3, both],
+                          "is": [5.0, 5.0, 5.0], "is:evaluator": [v3, v3, v3]})
+    text = caption(frame, {"grid": "g", "profile": "cpu"})
+    assert "r_precision scored by 2 evaluators" in text and f"{both}: g seed 2" in text
+    assert "is scored by" not in text
+    same = frame.assign(**{"r_precision:evaluator": [v3] * 3})
+    assert "scored by 2 evaluators" not in caption(same, {"grid": "g", "profile": "cpu"})

@@ -98,3 +98,20 @@ def toy_net_like(evaluator, seed):
     m = evaluator.meta
     return EvaluatorNet(len(m["class_ids"]), [a["num_values"] for a in m["attributes"]], m["image_size"], m["width"],
                         m["feature_dim"]).eval()
+
+
+def test_a_file_that_is_not_an_evaluator_or_an_unreadable_index_is_named(tmp_path, evaluator):
+    # a detail reader's file (meta without class_ids) or a bare dict where an evaluator is expected, and an
+    # index.json that is not JSON: one message naming the file, never a bare KeyError / JSONDecodeError
+    from ganblocks.evaluation.artifacts import read_index
+
+    (tmp_path / "reader").mkdir()
+    torch.save({"state_dict": {}, "meta": {"key": "x", "reads": []}}, tmp_path / "reader" / "evaluator.pt")
+    (tmp_path / "bare").mkdir()
+    torch.save({"weights": torch.zeros(1)}, tmp_path / "bare" / "evaluator.pt")
+    for folder in ("reader", "bare"):
+        with pytest.raises(ValueError, match=f"{tmp_path / folder / 'evaluator.pt'}.*not an evaluator.*expected"):
+            Evaluator.load(tmp_path / folder)
+    (tmp_path / "index.json").write_text("{not json")
+    with pytest.raises(ValueError, match=f"{tmp_path / 'index.json'}.*not valid JSON"):
+        read_index(tmp_path)

@@ -83,3 +83,22 @@ def test_committed_detail_weights_are_checked_by_sha256_and_fingerprint(tmp_path
     path.write_bytes(path.read_bytes() + b"\0")
     with pytest.raises(ArtifactMismatchError, match=entry["sha256"]):
         load_committed_detail("toy-detail", tmp_path)
+
+
+def test_a_file_that_is_not_a_detail_reader_is_refused_naming_it(tmp_path):
+    # an evaluator file (no `reads`), a bare dict, or weights of another shape where a detail reader is expected:
+    # one message naming the file and what it should hold, never a bare KeyError / state_dict dump
+    reader = toy_reader()
+    evaluator_like = tmp_path / "evaluator.pt"
+    torch.save({"state_dict": reader.net.state_dict(), "meta": {"class_ids": [0, 1], "image_size": 64}},
+               evaluator_like)
+    no_meta = tmp_path / "no_meta.pt"
+    torch.save({"state_dict": reader.net.state_dict()}, no_meta)
+    a_list = tmp_path / "list.pt"
+    torch.save([torch.zeros(1)], a_list)
+    wider = [{**READS[0], "width": 8}]
+    other_shape = tmp_path / "other_shape.pt"
+    torch.save({"state_dict": reader.net.state_dict(), "meta": {"key": "x", "reads": wider}}, other_shape)
+    for path in (evaluator_like, no_meta, a_list, other_shape):
+        with pytest.raises(ValueError, match=f"{path}.*not a detail reader.*expected"):
+            DetailReader.load_file(path)

@@ -43,3 +43,25 @@ def test_rank_images_checks_image_counts(evaluator, real):
     values = caption_values([{0: 1}, {1: 0}], len(toy.SPEC))
     with pytest.raises(ValueError, match="expected 2 captions x 2"):
         rank_images({"a": real[0][:4], "b": real[0][:3]}, values, 2, evaluator, real[0])
+
+
+def test_text_agreement_reads_a_caption_only_on_attributes_judged_at_the_image_size(evaluator, real):
+    # an attribute below its min_size is dropped from the caption: with stripes unseen the text score equals the
+    # plain judge's on the caption without stripes; with nothing judged at this size every text score is 0
+    from ganblocks.evaluation.evaluator import Evaluator
+    from ganblocks.evaluation.rank import judge_scores
+
+    images, _, caps = real
+    size = int(evaluator.meta["image_size"])
+    values = caption_values([c[0] for c in caps], len(toy.SPEC))
+    stripes = [i.name for i in evaluator.attributes].index("stripes")
+    real_features = evaluator.realism_features(images[:16])
+    strict = Evaluator(evaluator.net, {**evaluator.meta, "min_size": {"stripes": 2 * size}})
+    without = values.clone()
+    without[:, stripes] = -1
+    text_strict, _ = judge_scores(strict, images, values, real_features)
+    text_plain, _ = judge_scores(evaluator, images, values, real_features)
+    assert torch.equal(text_strict, judge_scores(evaluator, images, without, real_features)[0])
+    assert not torch.equal(text_strict, text_plain)
+    blind = Evaluator(evaluator.net, {**evaluator.meta, "min_size": {i.name: 2 * size for i in evaluator.attributes}})
+    assert torch.equal(judge_scores(blind, images, values, real_features)[0], torch.zeros(len(images), dtype=torch.float64))

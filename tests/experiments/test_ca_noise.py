@@ -50,3 +50,28 @@ def test_trained_runs_are_measured_and_a_mixture_refused(tmp_path, capsys):
     assert "no Gaussian CA" in err and "model.conditioning=mixture" in err and not out2.exists()
     assert ca_noise.main([f"runs={tmp_path / 'nowhere'}", f"out={out2}"]) == 2
     assert "no config.yaml" in capsys.readouterr().err
+
+
+def test_bad_command_lines_and_run_folders_are_one_line_and_exit_2(tmp_path, capsys):
+    # no traceback and nothing written: an unknown key (run_dir= as experiments.evaluate takes it), a split that
+    # is neither train nor test, a run folder without its checkpoint, a config.yaml that is not YAML
+    from omegaconf import OmegaConf
+
+    from experiments.config import compose
+
+    out = tmp_path / "noise.json"
+    assert ca_noise.main([f"run_dir={tmp_path}", f"out={out}"]) == 2
+    assert "unknown setting(s) ['run_dir']" in capsys.readouterr().err
+    unfinished = tmp_path / "unfinished"
+    unfinished.mkdir()
+    OmegaConf.save(compose(["profile=smoke", "pipeline=stage1"]), unfinished / "config.yaml")
+    assert ca_noise.main([f"runs={unfinished}", f"out={out}", "split=val"]) == 2
+    assert "split='val'" in capsys.readouterr().err
+    assert ca_noise.main([f"runs={unfinished}", f"out={out}"]) == 2
+    err = capsys.readouterr().err
+    assert str(unfinished) in err and "final.pt" in err and "Traceback" not in err
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.yaml").write_text("model: [\n")
+    assert ca_noise.main([f"runs={broken}", f"out={out}"]) == 2
+    assert str(broken / "config.yaml") in capsys.readouterr().err and not out.exists()

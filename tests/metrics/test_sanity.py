@@ -174,3 +174,16 @@ def test_r_precision_scores_a_caption_only_on_attributes_judged_at_the_image_siz
     blind = Evaluator(evaluator.net, {**evaluator.meta, "min_size": {i.name: 2 * size for i in evaluator.attributes}})
     out = r_precision(judge_samples(images, class_ids, caps, blind))["r_precision"]
     assert out["value"] == pytest.approx(out["chance"])
+
+
+def test_r_precision_names_the_attributes_its_captions_are_scored_on(evaluator, real):
+    # as attr_* name theirs in per_attribute: a reader of metrics.json sees that R-precision of small images
+    # scores captions on the coarse attributes only
+    images, class_ids, caps = real
+    size = int(evaluator.meta["image_size"])
+    r_precision = build("metric", "r_precision")
+    full = r_precision(judge_samples(images, class_ids, caps, evaluator))["r_precision"]
+    assert full["attributes"] == [i.name for i in evaluator.attributes]
+    small = F.interpolate(images.float(), size=size // 2, mode="area").round().to(torch.uint8)
+    half = r_precision(judge_samples(small, class_ids, caps, evaluator))["r_precision"]
+    assert half["attributes"] == [i.name for i in evaluator.attributes if not i.fine]
