@@ -24,7 +24,7 @@ from torch import Tensor
 from ganblocks.evaluation.evaluator import Evaluator
 
 # Names how the scores are made; cached ranks made under another protocol are recomputed (ablations.collect).
-PROTOCOL = ("rank-proxy-v3 (text: share of named attributes judged at the images' size that the judge reads; "
+PROTOCOL = ("rank-proxy-v4 (text: share of named attributes judged at the images' size that the judge reads; "
             "realism: distance to the 3rd-nearest real image in content + style features)")
 
 SampleFn = Callable[..., Tensor]  # (captions: EvalCaptions, n_per_caption: int, seed: int) -> uint8 (K*n, 3, S, S)

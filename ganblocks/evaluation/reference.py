@@ -22,7 +22,7 @@ from ganblocks.evaluation.samples import EvalSamples, MetricRefused
 from ganblocks.evaluation.sampling import caption_pool, evaluation_captions
 from ganblocks.io import atomic_write_json, cache_dir, stable_hash
 
-VERSION = 4  # bump when the real row's protocol changes: old cache entries are then ignored
+VERSION = 5  # bump when the real row's protocol changes: old cache entries are then ignored
 #           2: attributes leave fine ones out below the judge's input size (attr_all of 64 px real halves)
 #           3: each attribute judged from its own min_size (back spots from 256 px); the detail reader
 #           4: R-precision scores a caption only on the attributes judged at the images' size

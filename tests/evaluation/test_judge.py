@@ -159,3 +159,13 @@ def test_gaussian_blur_keeps_the_mean_and_removes_a_stripe_pattern():
     stripes[..., ::2] = 200
     blurred = report_judge.gaussian_blur(stripes, 2.5).float()
     assert (blurred - 100).abs().max() <= 2
+
+
+@pytest.mark.slow
+def test_size_which_no_image_shows_is_judged_at_no_size(judge):
+    """The loader's crop normalises the bird's size away (flip rate ~chance), so no score may count it."""
+    evaluator, _ = judge
+    size = [a.name for a in evaluator.attributes].index("size")
+    assert all(size not in evaluator.judged_at(s) for s in (64, 128, 256, 4096))
+    values = torch.zeros(1, len(evaluator.attributes), dtype=torch.long)
+    assert evaluator.judged_values(values, 256)[0, size] == -1

@@ -223,7 +223,7 @@ def test_rank_proxy_puts_real_before_trained_before_untrained(trained_and_initia
     real_r, trained_r, untrained_r = (ranks[n] for n in ("real", "trained", "untrained"))
     assert real_r["value"] + 2 * (real_r["sem"] + trained_r["sem"]) < trained_r["value"]
     assert trained_r["value"] + 2 * (trained_r["sem"] + untrained_r["sem"]) < untrained_r["value"]
-    assert trained_r["protocol"].startswith("rank-proxy-v3") and trained_r["n_captions"] == 30
+    assert trained_r["protocol"].startswith("rank-proxy-v4") and trained_r["n_captions"] == 30
 
 
 def test_synthbirds_sanity_with_its_own_evaluator(run_dir):

@@ -50,8 +50,12 @@ SPEC: tuple[Attribute, ...] = (
 # The smallest image side (px) on which an attribute is drawn visibly, where it is more than the fine default
 # (fine attributes show from 128 px): a back spot is a one-pixel bright dot in a dark ring of the same area at
 # 128 px, which averages out on the way into any reader; at 256 px the dots are two to three pixels wide.
-# The built-in evaluator judges an attribute only on images at least this large (`Evaluator.attributes`).
-MIN_SIZE: dict[str, int] = {"back_pattern": 256}
+# `size` shows at no image size: the loader frames every bird by its box (1.5 x its longer side), which normalises
+# the bird's size away (no judge follows a flipped size: 0.33-0.37, chance 0.33; docs/results/evaluator.json).
+# The built-in evaluator judges an attribute only on images at least this large (`Evaluator.attributes`), so
+# `size` counts in no attribute column, R-precision or rank proxy.
+NEVER = 1 << 30  # a min_size no image reaches
+MIN_SIZE: dict[str, int] = {"back_pattern": 256, "size": NEVER}
 ATTRIBUTE_INDEX = {a.name: i for i, a in enumerate(SPEC)}
 NUM_ATTRIBUTES = len(SPEC)
 COARSE = tuple(i for i, a in enumerate(SPEC) if not a.fine)
