@@ -15,8 +15,11 @@ the test split scores:
   coarse_accuracy: mean over the coarse attributes (4 part colours, size, beak, tail) of how often the
                    evaluator's attribute head reads the value the caption names (as the `attributes`
                    metric's attr_coarse);
-  r_precision:     the caption ranks first among 1 + 99 captions of other classes under the judge (as the
-                   `r_precision` metric; chance 0.01);
+  r_precision:     the caption ranks first among 1 + 99 captions of other images, of any class, under the
+                   judge (as the `r_precision` metric; chance 0.01). Curves made before this was fixed
+                   (every file in docs/results/learning/curves/) drew rivals by mistake among the captions of
+                   rows whose index differs from the caption's class id, so a rival could be another caption of
+                   the image itself;
   judge_margin:    R-precision's continuous twin: the judge's score (mean log-probability of the named
                    values) of the image's own caption minus the mean over the same 99 mismatched ones, in
                    nats (0 for images that ignore the text); a paired measure with a small standard error;
@@ -43,11 +46,13 @@ def _se(p: float, n: int) -> float:
     return math.sqrt(max(p * (1 - p), 0.0) / max(n, 1))
 
 
-def score(evaluator, images: torch.Tensor, values: torch.Tensor, class_ids: torch.Tensor,
-          pool_values: torch.Tensor, pool_class_ids: torch.Tensor, seed: int = 0) -> dict:
+def score(evaluator, images: torch.Tensor, values: torch.Tensor, class_ids: torch.Tensor, image_ids: torch.Tensor,
+          pool_values: torch.Tensor, pool_image_ids: torch.Tensor, seed: int = 0) -> dict:
     """Class, coarse-attribute and R-precision scores of uint8 (K, 3, S, S) images for K captions.
 
-    values: (K, A) named attribute values (-1 unnamed); class_ids: (K,) the captions' classes.
+    values: (K, A) named attribute values (-1 unnamed); class_ids: (K,) the captions' classes; image_ids: (K,)
+    the dataset rows they describe; pool_values, pool_image_ids: every caption of the split and its row
+    (`caption_pool`): the R-precision rivals are captions of other rows, of any class, as in the metric.
     """
     from ganblocks.metrics.base import caption_scores
     from ganblocks.metrics.judge import draw_mismatched, r_precision_hits
@@ -66,7 +71,7 @@ def score(evaluator, images: torch.Tensor, values: torch.Tensor, class_ids: torc
     logp = [logits.double().log_softmax(1) for logits in out.attribute_logits]
     # R-precision and the margin read only the attributes judged at this size (coarse ones at 64 px)
     values, pool_values = (evaluator.judged_values(v, int(images.shape[-1])) for v in (values, pool_values))
-    mismatched = draw_mismatched(class_ids, pool_class_ids, 99, seed)
+    mismatched = draw_mismatched(image_ids, pool_image_ids, 99, seed)
     hits = r_precision_hits(logp, values, pool_values, mismatched)
     r_prec = float(hits.mean())
     scores = caption_scores(logp, torch.cat([values[:, None], pool_values[mismatched]], dim=1))  # (K, 100)
@@ -124,7 +129,7 @@ def curve(run_dir: Path, out: Path, steps: list[int], overrides: list[str], n_ca
     test = assemble.build_training_dataset(cfg, int(stage.imsize), split=split)
     evaluator = evaluator_for_dataset(test, progress=False, **(evaluator_kwargs or {}))
     captions = evaluation_captions(test, n_captions, seed)
-    pool_values, pool_class_ids = caption_pool(test)
+    pool_values, pool_image_ids = caption_pool(test)
     done = [json.loads(ln) for ln in out.read_text().splitlines() if ln.strip()] if out.is_file() else []
     base = {"run": run_dir.name, "profile": cfg.profile_name, "text_encoder": cfg.data.text_encoder,
             "text_encoder_options": assemble.text_encoder_options(cfg),
@@ -135,7 +140,7 @@ def curve(run_dir: Path, out: Path, steps: list[int], overrides: list[str], n_ca
     if not any(p.get("point") == "real" for p in done):
         real = center_crop(test.images[captions.image_index], int(stage.imsize))
         point = {**base, "point": "real", **score(evaluator, real, captions.values, captions.class_ids,
-                                                  pool_values, pool_class_ids, seed)}
+                                                  captions.image_index, pool_values, pool_image_ids, seed)}
         append_jsonl(out, point)
         done.append(point)
     seconds = max([p.get("train_seconds", 0.0) for p in done] + [0.0])
@@ -157,7 +162,8 @@ def curve(run_dir: Path, out: Path, steps: list[int], overrides: list[str], n_ca
                if k not in ("stage", "step", "epoch")} if target > 0 else {}
         point = {**base, "point": "generated", "step": target, "checkpoint_step": at,
                  "train_seconds": round(seconds, 1),
-                 **score(evaluator, images, captions.values, captions.class_ids, pool_values, pool_class_ids, seed),
+                 **score(evaluator, images, captions.values, captions.class_ids, captions.image_index, pool_values,
+                         pool_image_ids, seed),
                  "log": log}
         append_jsonl(out, point)
         done.append(point)
