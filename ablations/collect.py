@@ -171,27 +171,9 @@ def recipe(frame: pd.DataFrame, out_dir: str | Path | None) -> str:
     return "Recipe: " + "; ".join(sorted(found)) + head + ". "
 
 
-def mixed_evaluators(frame: pd.DataFrame) -> str:
-    """A warning naming every metric whose runs were scored by more than one evaluator (a grid resumed after the
-    judge changed), with the runs each scored: its mean over seeds is not one judge's number. '' when none."""
-    notes = []
-    for col in sorted(c for c in frame.columns if c.endswith(":evaluator")):
-        used = frame[col].dropna().astype(str)
-        if used.nunique() < 2:
-            continue
-        runs = "; ".join(f"{name}: " + ", ".join(f"{r.variant} seed {int(r.seed)}"
-                                                  for r in frame.loc[used.index[used == name]].itertuples())
-                         for name in sorted(used.unique()))
-        notes.append(f"{col.removesuffix(':evaluator')} scored by {used.nunique()} evaluators ({runs})")
-    if not notes:
-        return ""
-    return ("NOT COMPARABLE: " + "; ".join(notes) + ": re-evaluate the older runs "
-            "(python -m experiments.evaluate run_dir=RUN) before quoting these columns. ")
-
-
 def caption(frame: pd.DataFrame, manifest: dict, out_dir: str | Path | None = None) -> str:
     """Names the grid, profile, the profile's recipe (from the runs' configs under out_dir), seeds,
-    evaluator(s) (and `mixed_evaluators`' warning when a metric's runs were scored by different ones), sample counts
+    evaluator(s) (and `tables.mixed_evaluators`' warning when a metric's runs were scored by different ones), sample counts
     per metric, the real row, chance levels and the source commit; a smoke-profile table says first that it checks
     the pipeline and carries no result."""
 
@@ -201,7 +183,7 @@ def caption(frame: pd.DataFrame, manifest: dict, out_dir: str | Path | None = No
 
     evaluators = sorted({str(v) for c in frame.columns if c.endswith(":evaluator") for v in frame[c].dropna()})
     counts = []
-    mixed = mixed_evaluators(frame)
+    mixed = tables.mixed_evaluators(frame)
     for col in tables.COLUMNS:
         key = tables.column_key(col, frame)
         if key is None or f"{key}:n_samples" not in frame:

@@ -221,3 +221,21 @@ def to_latex(agg: pd.DataFrame, caption: str, label: str = "tab:ablation", marks
 def to_csv(agg: pd.DataFrame) -> str:
     """The aggregate numbers, unformatted."""
     return agg.to_csv(index=False, float_format="%.6g")
+
+
+def mixed_evaluators(frame: pd.DataFrame) -> str:
+    """A warning naming every metric whose runs were scored by more than one evaluator (a grid resumed after the
+    judge changed), with the runs each scored: its mean over seeds is not one judge's number. '' when none."""
+    notes = []
+    for col in sorted(c for c in frame.columns if c.endswith(":evaluator")):
+        used = frame[col].dropna().astype(str)
+        if used.nunique() < 2:
+            continue
+        runs = "; ".join(f"{name}: " + ", ".join(f"{r.variant} seed {int(r.seed)}"
+                                                  for r in frame.loc[used.index[used == name]].itertuples())
+                         for name in sorted(used.unique()))
+        notes.append(f"{col.removesuffix(':evaluator')} scored by {used.nunique()} evaluators ({runs})")
+    if not notes:
+        return ""
+    return ("NOT COMPARABLE: " + "; ".join(notes) + ": re-evaluate the older runs "
+            "(python -m experiments.evaluate run_dir=RUN) before quoting these columns. ")
