@@ -14,7 +14,7 @@ import hashlib
 import json
 import shutil
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ganblocks.evaluation.evaluator import EVALUATOR_VERSION, Evaluator
 from ganblocks.io import atomic_write_json, stable_hash
@@ -86,29 +86,29 @@ def checked_file(key: str, folder: str | Path = WEIGHTS_DIR) -> tuple[Path, dict
     return path, entry
 
 
-def load_committed(key: str, folder: str | Path = WEIGHTS_DIR) -> Evaluator | None:
-    """The committed evaluator of recipe `key` (None if none ships), its file checked against its sha256
-    (`checked_file`, whose errors it raises)."""
+def _load_checked(key: str, folder: str | Path, load_file: Callable[[Path], Any]) -> Any:
+    """`load_file` of the committed file of recipe `key` (sha256 checked by `checked_file`), None if none ships;
+    its meta records the file and sha256 it came from."""
     found = checked_file(key, folder)
     if found is None:
         return None
     path, entry = found
-    evaluator = Evaluator.load_file(path)
-    evaluator.meta["artifact"] = {"file": entry["file"], "sha256": entry["sha256"]}
-    return evaluator
+    loaded = load_file(path)
+    loaded.meta["artifact"] = {"file": entry["file"], "sha256": entry["sha256"]}
+    return loaded
+
+
+def load_committed(key: str, folder: str | Path = WEIGHTS_DIR) -> Evaluator | None:
+    """The committed evaluator of recipe `key` (None if none ships), its file checked against its sha256
+    (`checked_file`, whose errors it raises)."""
+    return _load_checked(key, folder, Evaluator.load_file)
 
 
 def load_committed_detail(key: str, folder: str | Path = WEIGHTS_DIR) -> Any:
     """The committed detail reader (`ganblocks.evaluation.detail`) of recipe `key`, or None; sha256 checked."""
     from ganblocks.evaluation.detail import DetailReader
 
-    found = checked_file(key, folder)
-    if found is None:
-        return None
-    path, entry = found
-    reader = DetailReader.load_file(path)
-    reader.meta["artifact"] = {"file": entry["file"], "sha256": entry["sha256"]}
-    return reader
+    return _load_checked(key, folder, DetailReader.load_file)
 
 
 def committed_evaluator(key_parts: dict, train_kwargs: dict, folder: str | Path = WEIGHTS_DIR) -> Evaluator | None:
@@ -128,10 +128,14 @@ def export(evaluator: Evaluator, folder: str | Path = WEIGHTS_DIR) -> dict:
     evaluator.save(tmp)
     shutil.move(str(tmp / "evaluator.pt"), folder / name)
     shutil.rmtree(tmp, ignore_errors=True)
-    entry = {"file": name, "sha256": file_sha256(folder / name), "name": evaluator.name,
-             "recipe": evaluator.meta.get("trained_on")}
+    return _record(folder, evaluator.key, {"file": name, "sha256": file_sha256(folder / name),
+                                           "name": evaluator.name, "recipe": evaluator.meta.get("trained_on")})
+
+
+def _record(folder: Path, key: str, entry: dict) -> dict:
+    """Write `entry` under `key` in the folder's index (atomically) and return it."""
     index = read_index(folder)
-    index[evaluator.key] = entry
+    index[key] = entry
     atomic_write_json(folder / INDEX, index)
     return entry
 
@@ -143,10 +147,8 @@ def export_detail(reader: Any, folder: str | Path = WEIGHTS_DIR) -> dict:
     folder = Path(folder)
     name = f"detail-{reader.meta['key']}.pt"
     atomic_torch_save(folder / name, reader.state())
-    entry = {"file": name, "sha256": file_sha256(folder / name), "kind": "detail reader",
-             "weights": reader.meta["weights"], "recipe": reader.meta.get("trained_on")}
-    index = read_index(folder)
-    index[reader.meta["key"]] = entry
-    atomic_write_json(folder / INDEX, index)
+    entry = _record(folder, reader.meta["key"], {"file": name, "sha256": file_sha256(folder / name),
+                                                 "kind": "detail reader", "weights": reader.meta["weights"],
+                                                 "recipe": reader.meta.get("trained_on")})
     reader.meta["artifact"] = {"file": name, "sha256": entry["sha256"]}
     return entry

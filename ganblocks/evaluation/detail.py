@@ -24,17 +24,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from ganblocks.evaluation.evaluator import CROP_FRACTION, Evaluator, EvaluatorOutput, to_unit_range, weights_fingerprint
+from ganblocks.evaluation.evaluator import CROP_FRACTION, Evaluator, EvaluatorOutput, weights_fingerprint
+from ganblocks.evaluation.pixels import high_pass, to_unit_range
 from ganblocks.io import CorruptFileError, load_torch_file
 
 DETAIL_VERSION = 1  # bump when the reader's network or training changes
-
-
-def _high_pass(x: Tensor) -> Tensor:
-    """(B, 3, S, S) -> (B, 6, S, S): the image and 4 x (image minus its 3x3 binomial blur), as the evaluator."""
-    k = torch.tensor([1.0, 2.0, 1.0], device=x.device, dtype=x.dtype)
-    k = (k[:, None] * k[None, :] / 16).expand(3, 1, 3, 3)
-    return torch.cat([x, 4 * (x - F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), k, groups=3))], 1)
 
 
 def resize(x: Tensor, size: int) -> Tensor:
@@ -70,7 +64,7 @@ class DetailBranch(nn.Module):
         self.head = nn.Linear(3 * channels, num_values)
 
     def forward(self, images: Tensor) -> Tensor:
-        h = self.trunk(_high_pass(resize(to_unit_range(images), self.size))).flatten(2)  # (B, C, P)
+        h = self.trunk(high_pass(resize(to_unit_range(images), self.size))).flatten(2)  # (B, C, P)
         attention = (self.attend.weight.flatten(1) @ h + self.attend.bias[:, None]).softmax(-1)  # (B, 1, P)
         return self.head(torch.cat([(h * attention).sum(-1), h.amax(-1), h.mean(-1)], 1))
 

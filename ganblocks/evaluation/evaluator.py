@@ -20,7 +20,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from ganblocks.data.batching import pixels_to_unit
+from ganblocks.evaluation.pixels import center_crop, high_pass, to_uint8, to_unit_range  # noqa: F401 (re-exported)
 from ganblocks.io import CorruptFileError, atomic_torch_save, atomic_write_json, load_torch_file
 
 # Bump when the network or its training changes: old cache entries are then ignored.
@@ -87,31 +87,6 @@ class EvaluatorOutput:
     attribute_logits: list[Tensor]
 
 
-def to_unit_range(images: Tensor) -> Tensor:
-    """uint8 [0, 255] or float [-1, 1] images -> float [-1, 1]; (B, 3, H, W) -> (B, 3, H, W)."""
-    if images.dim() != 4 or images.shape[1] != 3:
-        raise ValueError(f"expected images of shape (B, 3, H, W), got {tuple(images.shape)}")
-    if images.dtype == torch.uint8:
-        return pixels_to_unit(images)
-    return images.float()
-
-
-def to_uint8(images: Tensor) -> Tensor:
-    """float [-1, 1] images -> uint8 [0, 255]; (B, 3, H, W) -> (B, 3, H, W)."""
-    if images.dtype == torch.uint8:
-        return images
-    return ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-
-
-def center_crop(images: Tensor, size: int) -> Tensor:
-    """Central square crop; (B, C, L, L) -> (B, C, size, size). Used on real images at the load size."""
-    h, w = images.shape[-2:]
-    if size > min(h, w):
-        raise ValueError(f"cannot crop {size}x{size} out of images of size {h}x{w}")
-    top, left = (h - size) // 2, (w - size) // 2
-    return images[..., top : top + size, left : left + size]
-
-
 class EvaluatorNet(nn.Module):
     """Small CNN: images -> penultimate features, test-class logits, one logit vector per attribute.
 
@@ -158,10 +133,7 @@ class EvaluatorNet(nn.Module):
         x = to_unit_range(images)
         if x.shape[-1] != self.image_size or x.shape[-2] != self.image_size:
             x = F.interpolate(x, size=(self.image_size,) * 2, mode="bilinear", align_corners=False, antialias=True)
-        k = torch.tensor([1.0, 2.0, 1.0], device=x.device, dtype=x.dtype)
-        k = (k[:, None] * k[None, :] / 16).expand(3, 1, 3, 3)
-        blurred = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), k, groups=3)
-        return torch.cat([x, 4 * (x - blurred)], 1)
+        return high_pass(x)
 
     def forward(self, images: Tensor) -> EvaluatorOutput:
         x, stages = self._input(images), []
@@ -240,7 +212,7 @@ class Evaluator:
     def judged_values(self, values: Tensor, size: int) -> Tensor:
         """Named attribute values (..., A), -1 = not named, with every attribute not judged at `size` px set to
         -1: what a text score (R-precision, the rank proxy) may compare against an image of that size."""
-        unseen = [a for a in range(len(self.attributes)) if a not in set(self.judged_at(size))]
+        unseen = [a for a, info in enumerate(self.attributes) if info.min_size > size]
         if not unseen:
             return values
         values = values.clone()

@@ -44,8 +44,8 @@ def judge_scores(evaluator: Evaluator, images: Tensor, values: Tensor, real_feat
     `real_features` are `evaluator.realism_features` of the reference real images.
 
     Text agreement is the share of the named attributes (values >= 0) judged at the images' size whose most
-    likely value under the judge is the named one (0 for a caption naming none of them). Realism is minus the distance of the image's realism features
-    to its k-th nearest real image.
+    likely value under the judge is the named one (0 for a caption naming none of them). Realism is minus the
+    distance of the image's realism features to its k-th nearest real image.
     """
     out = evaluator.outputs(images)
     values = evaluator.judged_values(values, int(images.shape[-1]))  # only what the judge reads at this size

@@ -26,6 +26,7 @@ VERSION = 5  # bump when the real row's protocol changes: old cache entries are 
 #           2: attributes leave fine ones out below the judge's input size (attr_all of 64 px real halves)
 #           3: each attribute judged from its own min_size (back spots from 256 px); the detail reader
 #           4: R-precision scores a caption only on the attributes judged at the images' size
+#           5: `size`, which no image shows, is judged at no size (synthbirds.MIN_SIZE)
 MetricFn = Callable[[str], Callable[[EvalSamples], dict[str, dict]]]  # metric name -> built metric
 
 

@@ -61,29 +61,30 @@ def test_held_out_class_accuracy_of_the_committed_judge(judge):
     assert evaluator.accuracy["class"] >= 0.95
 
 
+def assert_reading_follows(judge, size: int, attribute: int) -> None:
+    """The judge's reading follows a flipped attribute in >= 90 % of the PAIRS counterfactual pairs at `size`."""
+    evaluator, test = judge
+    rate = report_judge.flip_rates(evaluator, test, size, PAIRS, [attribute])[SPEC[attribute].name]
+    assert rate["follows"] >= 0.9, rate
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("attribute", judged_from(64, fine=False))
 def test_flipping_a_coarse_attribute_at_64px_moves_the_reading(judge, attribute):
-    evaluator, test = judge
-    rate = report_judge.flip_rates(evaluator, test, 64, PAIRS, [attribute])[SPEC[attribute].name]
-    assert rate["follows"] >= 0.9, rate
+    assert_reading_follows(judge, 64, attribute)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("attribute", judged_from(128, fine=True))
 def test_flipping_a_fine_attribute_at_128px_moves_the_reading(judge, attribute):
-    evaluator, test = judge
-    rate = report_judge.flip_rates(evaluator, test, 128, PAIRS, [attribute])[SPEC[attribute].name]
-    assert rate["follows"] >= 0.9, rate
+    assert_reading_follows(judge, 128, attribute)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("attribute", judged_from(256, fine=True))
 def test_flipping_a_256px_attribute_at_256px_moves_the_reading(judge, attribute):
     """Back spots, judged from 256 px only (synthbirds.MIN_SIZE): read there by the detail reader."""
-    evaluator, test = judge
-    rate = report_judge.flip_rates(evaluator, test, 256, PAIRS, [attribute])[SPEC[attribute].name]
-    assert rate["follows"] >= 0.9, rate
+    assert_reading_follows(judge, 256, attribute)
 
 
 @pytest.mark.slow
