@@ -31,14 +31,13 @@ from pathlib import Path
 from typing import Any, Callable
 
 import pandas as pd
-from omegaconf import OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
 from ganblocks.evaluation.rank import PROTOCOL
 from ganblocks.io import UnsafeFileError, append_jsonl, atomic_write_text, read_jsonl, stable_hash
 from ganblocks.progress import long_step
 
 from ablations import findings, tables
+from ablations.captions import SMOKE_NOTE, caption, recipe, references  # noqa: F401 - re-exported
 from ablations.grids import GridError, load_grid
 from ablations.results import RESULTS, complete_attempts
 from ablations.settings import LAUNCH, UntrustedCallableError, load_fn
@@ -48,12 +47,14 @@ RankFn = Callable[[dict[str, Path]], dict[str, dict]]
 
 
 def runs_frame(out_dir: Path) -> pd.DataFrame:
-    """One row per (variant, seed): status, reason, each metric's value, params, images/s, run_dir, attempt."""
+    """One row per (variant, seed): status, reason, each metric's value, params, images/s, run_dir, attempt, and
+    `reevaluated_sha` (the code that scored the run again, `ablations.reevaluate`; None when scored by the code that trained)."""
     latest = complete_attempts(read_jsonl(Path(out_dir) / RESULTS))
     records = []
     for (variant, seed), rows in latest.items():
         first = rows[0]
         rec: dict[str, Any] = {k: first.get(k) for k in ("variant", "variant_index", "seed", "status", "reason", "params", "images_per_s", "run_dir", "attempt", "profile", "git_sha", "wall_s")}
+        rec["reevaluated_sha"] = (first.get("reevaluated") or {}).get("git_sha")
         for row in rows:
             if row.get("metric"):
                 rec[row["metric"]] = row.get("value")
@@ -114,95 +115,6 @@ def add_rank_proxy(frame: pd.DataFrame, out_dir: Path, rank_fn: RankFn | str | N
         for variant, value in cache[key]["ranks"].items():
             frame.loc[(frame["seed"] == seed) & (frame["variant"] == variant), "rank_proxy"] = value
     return frame
-
-
-SMOKE_NOTE = ("Smoke profile: this table checks that the pipeline runs end to end (tiny models, a few dozen "
-              "steps); it carries no result.")
-
-
-def references(frame: pd.DataFrame) -> str:
-    """The caption's sentences on the `real` row and on each text metric's chance level."""
-    real = tables.real_values(frame)
-    chance = tables.chance_values(frame)
-    text = ("Row 'real (test images)': real test images through the same protocol (IS, R-precision, attributes, "
-            "pixelation of one real half with own captions; FID and KID of that half against the other; diversity "
-            "within a class). " if real else "No real row: the evaluation gave no real reference. ")
-    if chance:
-        text += "Chance: " + ", ".join(f"{h} {v:.3f}" for h, v in chance.items()) + ". "
-    return text
-
-
-def recipe(frame: pd.DataFrame, out_dir: str | Path | None) -> str:
-    """The profile's choices, read from the runs' resolved config.yaml: text encoder (and its options), widths, N_g/N_z,
-    batch, lr (and D's own lr when `train.lr_d` differs), steps per stage, KL weight, preset, G's regularisers
-    (`loss.regularisers`, with their `loss.regulariser_options` weight), and the D head
-    when all runs share it ('' when no run folder has a config)."""
-    if out_dir is None or "run_dir" not in frame:
-        return ""
-    found, heads = set(), set()
-    for run_dir in frame["run_dir"].dropna():
-        path = Path(out_dir) / str(run_dir) / "config.yaml"
-        if not path.is_file():
-            continue
-        cfg = OmegaConf.load(path)
-        try:
-            m, t = cfg.model, cfg.train
-            f, n = float(t.step_factor), len(cfg.pipeline.stages)  # steps as training/build.py counts them
-            steps = (f"{max(1, round(f * t.max_steps))} steps" if t.max_steps is not None else f"{f * t.epochs:g} epochs")
-            shape = f" x {n} stage{'s' * (n > 1)} ({cfg.pipeline.name}" + (f", train.step_factor {f:g})" if f != 1 else ")")
-            lr_d = t.get("lr_d")
-            lr = f"lr {t.lr:g}" + ("" if lr_d is None or lr_d == t.lr else f" (D {lr_d:g}, TTUR)")
-            options = cfg.loss.get("regulariser_options") or {}
-            regs = "".join(f", G regulariser {name}" + (f" (weight {options[name].weight:g})" if "weight" in
-                                                        options.get(name, {}) else "")
-                           for name in cfg.loss.get("regularisers") or [])
-            enc = cfg.data.get("text_encoder_options") or {}  # e.g. the rnn encoder's pre-training epochs
-            enc = "".join(f" ({', '.join(f'{k} {v}' for k, v in enc.items())})" if enc else "")
-            found.add(f"text encoder {cfg.data.text_encoder}{enc}, gf/df {m.gf_dim}/{m.df_dim}, N_g {m.condition_dim}, "
-                      f"N_z {m.noise_dim}, batch {t.batch_size}, {lr}, {steps} per stage{shape}, KL weight "
-                      f"{cfg.loss.kl_weight:g} ({m.preset} preset){regs}, data {cfg.data.size}")
-            heads.add(str(m.d_head))
-        except OmegaConfBaseException:  # not a ganblocks training config (e.g. a test's fake run)
-            continue
-    if not found:
-        return ""
-    # The D head is named when every run shares it (a grid that varies it names it per row already).
-    head = f"; D head {heads.pop()}" if len(heads) == 1 else ""
-    return "Recipe: " + "; ".join(sorted(found)) + head + ". "
-
-
-def caption(frame: pd.DataFrame, manifest: dict, out_dir: str | Path | None = None) -> str:
-    """Names the grid, profile, the profile's recipe (from the runs' configs under out_dir), seeds,
-    evaluator(s) (and `tables.mixed_evaluators`' warning when a metric's runs were scored by different ones), sample counts
-    per metric, the real row, chance levels and the source commit; a smoke-profile table says first that it checks
-    the pipeline and carries no result."""
-
-    def uniq(column: str) -> str:
-        vals = sorted({str(v) for v in frame[column].dropna()}, key=lambda v: (len(v), v)) if column in frame else []
-        return "/".join(vals)
-
-    evaluators = sorted({str(v) for c in frame.columns if c.endswith(":evaluator") for v in frame[c].dropna()})
-    counts = []
-    mixed = tables.mixed_evaluators(frame)
-    for col in tables.COLUMNS:
-        key = tables.column_key(col, frame)
-        if key is None or f"{key}:n_samples" not in frame:
-            continue
-        text = f"{col.header} {uniq(f'{key}:n_samples')}"
-        if col.header == "IS" and uniq(f"{key}:splits"):
-            text += f" ({uniq(f'{key}:splits')} splits)"
-        counts.append(text)
-    seeds = sorted({int(s) for s in frame["seed"]}) if not frame.empty else []
-    profile = ", ".join(sorted({str(p) for p in frame.get("profile", pd.Series(dtype=str)).dropna()})) or manifest.get("profile", "?")
-    shas = ", ".join(sorted({str(s) for s in frame.get("git_sha", pd.Series(dtype=str)).dropna()})) or "unknown"
-    return (
-        (SMOKE_NOTE + " " if "smoke" in profile.split(", ") else "")
-        + f"Ablation grid {manifest.get('grid', '?')} (profile {profile}): mean ± std over seeds {seeds} "
-        f"(std needs 2+ finished seeds). {recipe(frame, out_dir)}Evaluator: {', '.join(evaluators) or 'n/a'}. {mixed}Generated images per "
-        f"metric: {', '.join(counts) or 'n/a'}. {references(frame)}Rank: cross-run rank proxy per seed (mean "
-        f"per-caption rank of text agreement and realism judged by the evaluator). ↑/↓: higher/lower is better. "
-        f"Code {shas}."
-    )
 
 
 def grid_design(manifest: dict, log: Callable[[str], None] = print) -> dict:

@@ -17,6 +17,26 @@ RESULTS = "results.jsonl"
 FINAL_STATUSES = ("ok", "diverged")  # a run in one of these is never run again
 
 
+def metric_rows(base: dict, metrics: dict[str, dict]) -> list[dict]:
+    """The rows of one complete attempt: one per metric (`base` + metric, value, std, n_samples, splits,
+    evaluator, and the record's other keys under `extra`), or, with no metrics, one row of `base` alone;
+    each carries `n_rows`, so a reader can tell a complete attempt from one cut by a kill."""
+    rows = []
+    for name, m in sorted(metrics.items()):
+        m = dict(m) if isinstance(m, dict) else {"value": m}
+        row = {**base, "metric": name}
+        for k in ("value", "std", "n_samples", "splits", "evaluator"):
+            row[k] = m.pop(k, None)
+        row["extra"] = m
+        rows.append(row)
+    if not rows:
+        rows.append({**base, "metric": None, "value": None, "std": None, "n_samples": None, "splits": None,
+                     "evaluator": None, "extra": {}})
+    for row in rows:
+        row["n_rows"] = len(rows)
+    return rows
+
+
 def repair_results(out_dir: Path) -> None:
     """Cut a torn last line (a write killed half way) so the next append starts on a line of its own."""
     path = Path(out_dir) / RESULTS

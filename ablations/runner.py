@@ -33,7 +33,7 @@ from ganblocks.training.state import RunStatus, read_status
 
 from ablations.grids import GridError, RunSpec, expand, load_grid  # noqa: F401 - GridError re-exported
 from ablations.lock import DirLock
-from ablations.results import FINAL_STATUSES, RESULTS, complete_attempts, failed_runs, repair_results  # noqa: F401
+from ablations.results import FINAL_STATUSES, RESULTS, complete_attempts, failed_runs, metric_rows, repair_results  # noqa: F401
 from ablations.settings import (  # noqa: F401 - re-exported: tests and docs name them as ablations.runner.*
     _DEFAULTS,
     LAUNCH,
@@ -140,19 +140,7 @@ def run_spec(
             "attempt": uuid.uuid4().hex,
             "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
         }
-        rows = []
-        if status == "ok":
-            for name, m in sorted(metrics.items()):
-                m = dict(m) if isinstance(m, dict) else {"value": m}
-                row = {**base, "metric": name}
-                for k in ("value", "std", "n_samples", "splits", "evaluator"):
-                    row[k] = m.pop(k, None)
-                row["extra"] = m
-                rows.append(row)
-        else:
-            rows.append({**base, "metric": None, "value": None, "std": None, "n_samples": None, "splits": None, "evaluator": None, "extra": {}})
-        for row in rows:
-            row["n_rows"] = len(rows)
+        for row in metric_rows(base, metrics if status == "ok" else {}):
             append_jsonl(Path(settings.out_dir) / RESULTS, row)
     return status
 

@@ -280,6 +280,20 @@ def evaluate_run(run_dir: str | Path, cfg: Any = None) -> dict[str, dict]:
     return results
 
 
+def current_judge(run_dir: str | Path, cfg: Any = None) -> str | None:
+    """The name of the evaluator `evaluate_run(run_dir, cfg)` would score the run with now, or None when the
+    run's dataset has no attributes (no judge). Loads (or, for a recipe without committed weights, trains) the
+    evaluator; generates no image. `ablations.reevaluate` compares it with the name a grid's rows hold.
+
+    Raises:
+        FileNotFoundError: run_dir has no config.yaml.
+    """
+    ctx = RunContext(run_dir, cfg)
+    if getattr(ctx.dataset(int(ctx.mcfg.evaluator_size)), "attributes", None) is None:
+        return None
+    return ctx.evaluator(progress=False).name
+
+
 def _about(ctx: RunContext, samples: EvalSamples, captions: Any, m: DictConfig, refused: dict, reference: dict) -> dict:
     """evaluation.json's content (without wall_s); draws figures/ when `m.figures`."""
     about = {"evaluator": describe(samples.evaluator) if samples.evaluator else samples.evaluator_label(),

@@ -78,12 +78,23 @@ def train(cfg: DictConfig, run_dir: Path) -> dict:
     return status
 
 
+JUDGE = {"name": "fake-judge", "scale": 1.0, "fail": None}  # a test swaps the judge: its name, a factor on
+# every value, and a conditioning whose evaluation raises (ablations.reevaluate's tests)
+
+
+def judge(run_dir: Path) -> str:
+    """The name `evaluate` scores with now (ablations.reevaluate's judge_fn seam)."""
+    return JUDGE["name"]
+
+
 def evaluate(run_dir: Path, cfg: DictConfig | None = None) -> dict[str, dict]:
     cfg = cfg or OmegaConf.load(Path(run_dir) / "config.yaml")
-    h = int(stable_hash([cfg.model.conditioning, cfg.seed], 8), 16) / 16**8
+    if JUDGE["fail"] == cfg.model.conditioning:
+        raise RuntimeError(f"evaluation of {cfg.model.conditioning} failed")
+    h = int(stable_hash([cfg.model.conditioning, cfg.seed], 8), 16) / 16**8 * JUDGE["scale"]
     out = {}
     for name, base in (("is", 2.0), ("fid", 80.0), ("r_precision", 0.3), ("attr_coarse", 0.5), ("attr_fine", 0.2), ("diversity", 0.4), ("kid", 0.05)):
-        out[name] = {"value": base * (1 + h), "std": 0.01, "n_samples": 64, "splits": 2, "evaluator": "fake-judge",
+        out[name] = {"value": base * (1 + h), "std": 0.01, "n_samples": 64, "splits": 2, "evaluator": JUDGE["name"],
                      "real": base * 3}
     for name, chance in (("r_precision", 0.01), ("attr_coarse", 0.25), ("attr_fine", 0.5)):
         out[name]["chance"] = chance

@@ -1,0 +1,108 @@
+"""`ablations.reevaluate`: a grid's trained runs scored again by a new judge, with nothing lost or retrained."""
+
+from __future__ import annotations
+
+import pytest
+
+from ablations import reevaluate as cli
+from ablations.collect import runs_frame
+from ablations.reevaluate import ReevaluateError, reevaluate
+from ablations.runner import RESULTS, complete_attempts, run_grid
+from ganblocks.io import read_jsonl
+from tests.ablations import fakes
+
+SEAMS = dict(compose_fn="tests.ablations.fakes:compose", train_fn="tests.ablations.fakes:train",
+             evaluate_fn="tests.ablations.fakes:evaluate", rank_fn="tests.ablations.fakes:rank")
+FAKE = dict(evaluate_fn="tests.ablations.fakes:evaluate", judge_fn="tests.ablations.fakes:judge", plots=False)
+
+
+@pytest.fixture()
+def trained(tmp_path, monkeypatch):
+    """A 3-variant x 2-seed fake grid scored by `fake-judge`; the test then swaps in `fake-judge-v2` (x2 values)."""
+    monkeypatch.setattr(fakes, "JUDGE", {"name": "fake-judge", "scale": 1.0, "fail": None})
+    monkeypatch.setenv("GANBLOCKS_TRUSTED_FNS", ",".join(SEAMS.values()))  # the collector's rank_fn from launch.json
+    out = run_grid("ca_variants", "smoke", 2, tmp_path / "g", log=lambda s: None, plots=False, **SEAMS)
+    fakes.JUDGE.update(name="fake-judge-v2", scale=2.0)
+    return out
+
+
+def test_new_judge_appends_an_attempt_that_the_tables_use(trained):
+    before = runs_frame(trained)
+    n_old = len(read_jsonl(trained / RESULTS))
+    lines: list[str] = []
+    fakes.CALLS.clear()
+    counts = reevaluate(trained, log=lines.append, **FAKE)
+    assert counts == {"scored": 6, "current": 0, "failed": 0, "left": 0}
+    assert fakes.CALLS == []  # nothing trained...
+    rows = read_jsonl(trained / RESULTS)
+    assert len(rows) == 2 * n_old  # ...and the old rows are all still there
+    after = runs_frame(trained)
+    for (_, old), (_, new) in zip(before.iterrows(), after.iterrows()):
+        assert (old["variant"], old["seed"]) == (new["variant"], new["seed"])
+        assert new["attempt"] != old["attempt"] and new["git_sha"] == old["git_sha"] and new["wall_s"] == old["wall_s"]
+        assert new["reevaluated_sha"] is not None
+        h = old["is"] / 2.0 - 1  # fake IS = 2 (1 + h); the new judge doubles h
+        assert new["is"] == pytest.approx(2.0 * (1 + 2 * h))
+    latest = complete_attempts(rows)
+    assert {r["evaluator"] for group in latest.values() for r in group} == {"fake-judge-v2"}
+    assert all(group[0]["reevaluated"]["from_attempt"] in set(before["attempt"]) for group in latest.values())
+    md = (trained / "table.md").read_text()
+    assert "fake-judge-v2" in md and "Scored again by ablations.reevaluate" in md and "(6 of 6 runs)" in md
+    assert "fake-judge," not in md and "fake-judge." not in md
+    assert lines[-1].startswith("re-evaluated 6, already current 0, failed 0")
+
+
+def test_second_call_skips_current_runs_and_force_scores_them(trained):
+    reevaluate(trained, **FAKE)
+    data = (trained / RESULTS).read_bytes()
+    assert reevaluate(trained, **FAKE)["current"] == 6
+    assert (trained / RESULTS).read_bytes() == data  # nothing appended
+    assert reevaluate(trained, force=True, collect=False, **FAKE)["scored"] == 6
+
+
+def test_a_kill_mid_append_is_redone_for_that_run_only(trained):
+    reevaluate(trained, **FAKE)
+    lines = (trained / RESULTS).read_text().splitlines(keepends=True)
+    (trained / RESULTS).write_text("".join(lines[:-1]))  # the last run's last row never landed
+    frame = runs_frame(trained)
+    assert frame["reevaluated_sha"].isna().sum() == 1  # that run counts with its old attempt
+    assert reevaluate(trained, **FAKE) == {"scored": 1, "current": 5, "failed": 0, "left": 0}
+    assert runs_frame(trained)["reevaluated_sha"].notna().all()
+
+
+def test_a_failed_evaluation_keeps_the_earlier_scores(trained):
+    before = runs_frame(trained).set_index(["variant", "seed"])
+    fakes.JUDGE["fail"] = "mixture"
+    lines: list[str] = []
+    counts = reevaluate(trained, log=lines.append, **FAKE)
+    assert counts["failed"] == 2 and counts["scored"] == 4
+    after = runs_frame(trained).set_index(["variant", "seed"])
+    for seed in (0, 1):
+        assert after.loc[("mixture", seed), "status"] == "ok"  # not `failed`: ablations.run must not retrain it
+        assert after.loc[("mixture", seed), "attempt"] == before.loc[("mixture", seed), "attempt"]
+        run_dir = trained / after.loc[("mixture", seed), "run_dir"]
+        assert "evaluation of mixture failed" in (run_dir / "reevaluate_error.txt").read_text()
+    assert any("mixture seed=0: failed (RuntimeError" in ln and "earlier scores stay" in ln for ln in lines)
+
+
+def test_only_scores_the_named_variants(trained):
+    assert reevaluate(trained, only=["none"], collect=False, **FAKE)["scored"] == 2
+    frame = runs_frame(trained)
+    assert set(frame.loc[frame["reevaluated_sha"].notna(), "variant"]) == {"none"}
+
+
+def test_refusals_name_the_value(trained, tmp_path, capsys):
+    with pytest.raises(ReevaluateError, match="gaussian, mixture, none"):
+        reevaluate(trained, only=["gausian"], **FAKE)
+    assert cli.main([f"out_dir={tmp_path / 'nowhere'}"]) == 2
+    assert "no results.jsonl in" in capsys.readouterr().err
+    assert cli.main([f"out_dir={trained}", "forse=true"]) == 2
+    assert "unknown key forse" in capsys.readouterr().err
+    assert cli.main([f"out_dir={trained}", "force=maybe"]) == 2
+    assert "force='maybe': accepted true or false" in capsys.readouterr().err
+    config = trained / "runs" / "gaussian" / "seed1" / "config.yaml"
+    config.unlink()
+    data = (trained / RESULTS).read_bytes()
+    assert cli.main([f"out_dir={trained}"]) == 2  # refused before any run is scored
+    assert f"{config} does not exist" in capsys.readouterr().err
+    assert (trained / RESULTS).read_bytes() == data
