@@ -9,7 +9,8 @@ then it rebuilds the tables (`ablations.collect`), whose rank proxy recomputes b
 What stays true:
 - Nothing is lost: the old rows stay in results.jsonl; the new attempt's rows copy the training facts of the
   old one (git_sha of the code that trained, wall_s, params, images/s, config_key) and add `reevaluated`:
-  {from_attempt, git_sha (the code that scored), time}. The tables name that code beside the training code.
+  {from_attempt, git_sha (the code that scored), time}. The tables name that code beside the training code,
+  and DIR/reevaluated.md gives, per variant and metric, the mean before and after.
 - A run already scored by the evaluator it would get now is skipped (force=true scores it anyway), so a
   second call, or a call after a kill, does only what is left; a kill mid-append leaves an incomplete
   attempt, which readers ignore.
@@ -41,6 +42,7 @@ from ablations.results import RESULTS, complete_attempts, metric_rows, repair_re
 from ablations.settings import _DEFAULTS, LAUNCH, git_sha, load_fn
 
 USAGE = "usage: python -m ablations.reevaluate out_dir=DIR [only=a,b] [force=true|false] [collect=true|false] [plots=true|false]"
+CHANGES = "reevaluated.md"  # per variant and metric: the mean before and after the latest re-evaluation
 DEFAULT_JUDGE_FN = "ganblocks.evaluation.run:current_judge"
 _FACTS = ("grid", "variant", "variant_index", "seed", "profile", "overrides", "config_key", "run_dir", "git_sha",
           "wall_s", "status", "reason", "params", "images_per_s")
@@ -78,6 +80,43 @@ def plan(out_dir: Path, only: list[str] | None = None) -> tuple[list[list[dict]]
                                   "copied without its run folders?); re-evaluate the folder that holds the checkpoints")
         todo.append(rows)
     return todo, left
+
+
+def changes(out_dir: str | Path) -> str:
+    """DIR/reevaluated.md's text: per variant and metric, the mean over seeds of the scores the runs had before
+    their latest re-evaluation and of the scores they have now, with the judges' names; '' when no run's
+    latest attempt is a re-evaluation. What a table's numbers moved by when the judge changed."""
+    rows = read_jsonl(Path(out_dir) / RESULTS)
+    by_attempt: dict[str, list[dict]] = {}
+    for row in rows:
+        by_attempt.setdefault(str(row.get("attempt")), []).append(row)
+    table: dict[tuple[int, str, str], list[tuple[float, float]]] = {}
+    judges: set[tuple[str, str]] = set()
+    for (variant, _seed), new in complete_attempts(rows).items():
+        source = (new[0].get("reevaluated") or {}).get("from_attempt")
+        old = {r["metric"]: r for r in by_attempt.get(str(source), []) if r.get("metric")}
+        for row in new:
+            before = old.get(row.get("metric"))
+            if before is None or not _number(before.get("value")) or not _number(row.get("value")):
+                continue
+            table.setdefault((int(row.get("variant_index") or 0), variant, row["metric"]), []).append(
+                (float(before["value"]), float(row["value"])))
+            judges.add((str(before.get("evaluator")), str(row.get("evaluator"))))
+    if not table:
+        return ""
+    lines = [f"# Scores before and after `ablations.reevaluate` ({Path(out_dir).name})", "",
+             "Judges: " + "; ".join(f"{a} -> {b}" for a, b in sorted(judges)) + ". Mean over the seeds scored "
+             "both times; the rows before stay in results.jsonl (attempt `reevaluated.from_attempt`).", "",
+             "| variant | metric | seeds | before | after | after - before |", "|---|---|---|---|---|---|"]
+    for (_, variant, metric), pairs in sorted(table.items()):
+        a = sum(p[0] for p in pairs) / len(pairs)
+        b = sum(p[1] for p in pairs) / len(pairs)
+        lines.append(f"| {variant} | {metric} | {len(pairs)} | {a:.4g} | {b:.4g} | {b - a:+.4g} |")
+    return "\n".join(lines) + "\n"
+
+
+def _number(x: object) -> bool:
+    return isinstance(x, (int, float)) and x == x  # not None, not NaN
 
 
 def reevaluate(
@@ -155,6 +194,10 @@ def reevaluate(
 
             paths = collect_tables(out_dir, plots=plots, log=log)
             log(f"table: {paths['table.md']}")
+        text = changes(out_dir)
+        if text:
+            atomic_write_text(out_dir / CHANGES, text)
+            log(f"before/after: {out_dir / CHANGES}")
     log(f"re-evaluated {counts['scored']}, already current {counts['current']}, failed {counts['failed']}, "
         f"left as they were {counts['left']}: {out_dir / RESULTS}")
     return counts

@@ -50,6 +50,12 @@ def test_new_judge_appends_an_attempt_that_the_tables_use(trained):
     assert "fake-judge-v2" in md and "Scored again by ablations.reevaluate" in md and "(6 of 6 runs)" in md
     assert "fake-judge," not in md and "fake-judge." not in md
     assert lines[-1].startswith("re-evaluated 6, already current 0, failed 0")
+    summary = (trained / "reevaluated.md").read_text()
+    assert "fake-judge -> fake-judge-v2" in summary
+    row = next(ln for ln in summary.splitlines() if ln.startswith("| gaussian | is |"))
+    old = before.loc[before["variant"] == "gaussian", "is"].mean()
+    new = after.loc[after["variant"] == "gaussian", "is"].mean()
+    assert row == f"| gaussian | is | 2 | {old:.4g} | {new:.4g} | {new - old:+.4g} |"
 
 
 def test_second_call_skips_current_runs_and_force_scores_them(trained):
