@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import yaml
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
@@ -41,7 +42,10 @@ def recipe(frame: pd.DataFrame, out_dir: str | Path | None) -> str:
         path = Path(out_dir) / str(run_dir) / "config.yaml"
         if not path.is_file():
             continue
-        cfg = OmegaConf.load(path)
+        try:
+            cfg = OmegaConf.load(path)
+        except (OSError, yaml.YAMLError):  # a corrupt config.yaml: the caption goes without that run
+            continue
         try:
             m, t = cfg.model, cfg.train
             f, n = float(t.step_factor), len(cfg.pipeline.stages)  # steps as training/build.py counts them

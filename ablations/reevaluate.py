@@ -166,12 +166,12 @@ def reevaluate(
             run_dir = out_dir / str(old["run_dir"])
             head = f"[{k}/{len(todo)}] {old['variant']} seed={old['seed']}"
             scored_by = {r.get("evaluator") for r in rows if r.get("evaluator")}
-            if not force and judge is not None and scored_by and scored_by == {judge(run_dir)}:
-                log(f"{head}: already scored by {', '.join(scored_by)}, skipped")
-                counts["current"] += 1
-                continue
             t0 = time.perf_counter()
-            try:
+            try:  # the judge reads the run's config.yaml too: a corrupt one fails this run only
+                if not force and judge is not None and scored_by and scored_by == {judge(run_dir)}:
+                    log(f"{head}: already scored by {', '.join(scored_by)}, skipped")
+                    counts["current"] += 1
+                    continue
                 metrics = evaluate(run_dir, None)
                 if not metrics:
                     raise RuntimeError("evaluation returned no metrics")

@@ -112,3 +112,21 @@ def test_refusals_name_the_value(trained, tmp_path, capsys):
     assert cli.main([f"out_dir={trained}"]) == 2  # refused before any run is scored
     assert f"{config} does not exist" in capsys.readouterr().err
     assert (trained / RESULTS).read_bytes() == data
+
+
+def test_a_run_whose_judge_raises_fails_alone(trained):
+    """A corrupt config.yaml makes the judge raise (as `current_judge` does): that run keeps its scores, the rest go on."""
+    from omegaconf import OmegaConf
+
+    def judge(run_dir):
+        OmegaConf.load(run_dir / "config.yaml")
+        return fakes.JUDGE["name"]
+
+    broken = trained / "runs" / "mixture" / "seed0"
+    (broken / "config.yaml").write_text("model: [unclosed\n")
+    lines: list[str] = []
+    counts = reevaluate(trained, log=lines.append, **{**FAKE, "judge_fn": judge})
+    assert counts == {"scored": 5, "current": 0, "failed": 1, "left": 0}
+    assert any("mixture seed=0: failed (" in ln and "earlier scores stay" in ln for ln in lines)
+    assert "config.yaml" in (broken / "reevaluate_error.txt").read_text()
+    assert runs_frame(trained).set_index(["variant", "seed"]).isna().loc[("mixture", 0), "reevaluated_sha"]
