@@ -1,4 +1,4 @@
-"""`python -m ablations.reevaluate out_dir=DIR [only=a,b] [force=true] [collect=false] [plots=false]`.
+"""`python -m ablations.reevaluate out_dir=DIR [only=a,b] [force=true] [collect=false] [plots=false] [evaluate_fn=MOD:FN]`.
 
 Score a grid's trained runs again with today's evaluator, without training them again: the path from "the
 judge improved" to tables that use it. For each (variant, seed) whose latest complete attempt is `ok`, it
@@ -16,6 +16,8 @@ What stays true:
   attempt, which readers ignore.
 - A run whose re-evaluation raises keeps its old attempt (a `failed` row would make `ablations.run` train it
   again); the error goes to the log and RUN_DIR/reevaluate_error.txt, and the exit status is 1.
+- evaluate_fn=MOD:FN scores with a function of your own instead of the one launch.json names (a name there
+  other than the default is imported only when $GANBLOCKS_TRUSTED_FNS lists it); every run is then scored again.
 - Diverged and failed runs have no metrics to redo: they are left as they are and listed.
 - Refused before anything is scored, with exit status 2 and one line naming the value: a folder without
   results.jsonl, an unknown key, an `only=` variant the grid does not have, and an `ok` run whose folder
@@ -41,7 +43,8 @@ from ablations.lock import DirLock
 from ablations.results import RESULTS, complete_attempts, metric_rows, repair_results
 from ablations.settings import _DEFAULTS, LAUNCH, git_sha, load_fn
 
-USAGE = "usage: python -m ablations.reevaluate out_dir=DIR [only=a,b] [force=true|false] [collect=true|false] [plots=true|false]"
+USAGE = ("usage: python -m ablations.reevaluate out_dir=DIR [only=a,b] [force=true|false] [collect=true|false] "
+         "[plots=true|false] [evaluate_fn=MOD:FN]")
 CHANGES = "reevaluated.md"  # per variant and metric: the mean before and after the latest re-evaluation
 DEFAULT_JUDGE_FN = "ganblocks.evaluation.run:current_judge"
 _FACTS = ("grid", "variant", "variant_index", "seed", "profile", "overrides", "config_key", "run_dir", "git_sha",
@@ -149,7 +152,17 @@ def reevaluate(
     if launch.is_file():
         import json
 
-        manifest_fn = json.loads(launch.read_text()).get("evaluate_fn")
+        try:
+            manifest = json.loads(launch.read_text())
+        except ValueError:
+            manifest = None
+        if not isinstance(manifest, dict):
+            raise ReevaluateError(f"{launch} is not a JSON object (cut or edited by hand?); restore it, or delete it "
+                                  "to score with the default evaluate_fn")
+        manifest_fn = manifest.get("evaluate_fn")
+        if manifest_fn is not None and not isinstance(manifest_fn, str):
+            raise ReevaluateError(f"{launch} names evaluate_fn={manifest_fn!r}: expected a 'module:function' "
+                                  "string or null")
     name = evaluate_fn or manifest_fn or _DEFAULTS["evaluate_fn"]
     evaluate = load_fn(name, "evaluate_fn", source=None if evaluate_fn else launch)
     if judge_fn is None and (isinstance(name, str) and name == _DEFAULTS["evaluate_fn"]):
@@ -209,8 +222,8 @@ def main(argv: list[str] | None = None) -> int:
         print(__doc__.strip())
         return 0
     args = dict(a.split("=", 1) if "=" in a else (a, "") for a in argv)
-    unknown = sorted(set(args) - {"out_dir", "only", "force", "collect", "plots"})
-    if unknown or "out_dir" not in args:
+    unknown = sorted(set(args) - {"out_dir", "only", "force", "collect", "plots", "evaluate_fn"})
+    if unknown or not args.get("out_dir"):  # an empty out_dir= would mean the current folder
         print(f"ablations.reevaluate: {'unknown key ' + ', '.join(unknown) if unknown else 'out_dir= is required'}\n{USAGE}",
               file=sys.stderr)
         return 2
@@ -226,11 +239,11 @@ def main(argv: list[str] | None = None) -> int:
     from ablations.settings import UntrustedCallableError
 
     try:
-        counts = reevaluate(args["out_dir"], only=only, **flags)
+        counts = reevaluate(args["out_dir"], only=only, evaluate_fn=args.get("evaluate_fn") or None, **flags)
     except (ReevaluateError, LockedError) as err:
         print(f"ablations.reevaluate: {err}", file=sys.stderr)
         return 2
-    except UntrustedCallableError as err:
+    except (UntrustedCallableError, ImportError) as err:
         print(f"ablations.reevaluate: {err}", file=sys.stderr)
         return 1
     return 1 if counts["failed"] else 0

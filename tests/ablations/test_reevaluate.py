@@ -102,6 +102,8 @@ def test_refusals_name_the_value(trained, tmp_path, capsys):
         reevaluate(trained, only=["gausian"], **FAKE)
     assert cli.main([f"out_dir={tmp_path / 'nowhere'}"]) == 2
     assert "no results.jsonl in" in capsys.readouterr().err
+    assert cli.main(["out_dir="]) == 2
+    assert "out_dir= is required" in capsys.readouterr().err
     assert cli.main([f"out_dir={trained}", "forse=true"]) == 2
     assert "unknown key forse" in capsys.readouterr().err
     assert cli.main([f"out_dir={trained}", "force=maybe"]) == 2
@@ -130,3 +132,23 @@ def test_a_run_whose_judge_raises_fails_alone(trained):
     assert any("mixture seed=0: failed (" in ln and "earlier scores stay" in ln for ln in lines)
     assert "config.yaml" in (broken / "reevaluate_error.txt").read_text()
     assert runs_frame(trained).set_index(["variant", "seed"]).isna().loc[("mixture", 0), "reevaluated_sha"]
+
+
+def test_a_hostile_or_broken_launch_json_is_refused_in_one_line(trained, capsys):
+    import json
+
+    launch = trained / "launch.json"
+    manifest = json.loads(launch.read_text())
+    data = (trained / RESULTS).read_bytes()
+    for content, says in ((dict(manifest, evaluate_fn="os:system"), "names evaluate_fn='os:system'"),
+                          (dict(manifest, evaluate_fn=["os:system"]), "evaluate_fn=['os:system']: expected"),
+                          ([1, 2], "is not a JSON object"), ('{"grid": ', "is not a JSON object")):
+        launch.write_text(content if isinstance(content, str) else json.dumps(content))
+        assert cli.main([f"out_dir={trained}", "plots=false"]) in (1, 2)
+        err = capsys.readouterr().err
+        assert err.startswith("ablations.reevaluate: ") and says in err and "Traceback" not in err
+    assert (trained / RESULTS).read_bytes() == data  # nothing scored
+    # the refusal's advice works: the user names the evaluate_fn on the command line
+    launch.write_text(json.dumps(dict(manifest, evaluate_fn="os:system")))
+    assert cli.main([f"out_dir={trained}", "plots=false", "evaluate_fn=tests.ablations.fakes:evaluate"]) == 0
+    assert runs_frame(trained)["reevaluated_sha"].notna().all()
