@@ -52,13 +52,15 @@ class DirLock:
         except BlockingIOError:
             holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown process"
             os.close(fd)
+            what, sep, pid = holder.partition(": ")  # the holder names its own kind (a runner or a re-evaluation)
+            what, holder = (what, pid) if sep else ("process", holder)
             raise LockedError(
-                f"{self.path.parent} is in use by another {self.what} ({holder}); wait for it to finish, "
+                f"{self.path.parent} is in use by another {what} ({holder}); wait for it to finish, "
                 f"or give another out_dir=. The lock frees itself when that process ends."
             ) from None
         try:
             os.ftruncate(fd, 0)
-            os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
+            os.pwrite(fd, f"{self.what}: pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
         except OSError as error:  # a full disk: say so, and let go of the lock
             os.close(fd)
             if error.errno in (errno.ENOSPC, errno.EDQUOT) and not isinstance(error, NoSpaceError):

@@ -152,3 +152,15 @@ def test_a_hostile_or_broken_launch_json_is_refused_in_one_line(trained, capsys)
     launch.write_text(json.dumps(dict(manifest, evaluate_fn="os:system")))
     assert cli.main([f"out_dir={trained}", "plots=false", "evaluate_fn=tests.ablations.fakes:evaluate"]) == 0
     assert runs_frame(trained)["reevaluated_sha"].notna().all()
+
+
+def test_the_lock_refusal_names_what_holds_the_folder(tmp_path):
+    """A runner refused by a re-evaluation must not say 'in use by another ablations.run'."""
+    from ablations.lock import DirLock, LockedError
+
+    with DirLock(tmp_path, what="re-evaluation"):
+        with pytest.raises(LockedError, match=r"in use by another re-evaluation \(pid \d+"):
+            DirLock(tmp_path).__enter__()
+    with DirLock(tmp_path):
+        with pytest.raises(LockedError, match=r"in use by another ablations.run \(pid \d+"):
+            DirLock(tmp_path, what="re-evaluation").__enter__()
