@@ -34,7 +34,7 @@ import sys
 import time
 import traceback
 import uuid
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Callable
 
 from ganblocks.io import append_jsonl, atomic_write_text, read_jsonl
@@ -59,7 +59,8 @@ def plan(out_dir: Path, only: list[str] | None = None) -> tuple[list[list[dict]]
     """The latest complete attempts to score again (ok runs, in grid order) and lines on those left as they are.
 
     Raises:
-        ReevaluateError: no results.jsonl, an unknown `only` variant, or an ok run folder without config.yaml.
+        ReevaluateError: no results.jsonl, an unknown `only` variant, an ok run folder without config.yaml, or
+            a run_dir outside out_dir (absolute, or with '..').
     """
     if not (out_dir / RESULTS).is_file():
         raise ReevaluateError(f"no {RESULTS} in {out_dir.resolve()} (from out_dir=); expected a folder written by "
@@ -77,7 +78,11 @@ def plan(out_dir: Path, only: list[str] | None = None) -> tuple[list[list[dict]]
         if rows[0]["status"] != "ok":
             left.append(f"{variant} seed {seed}: {rows[0]['status']}, no metrics to score again")
             continue
-        config = out_dir / str(rows[0]["run_dir"]) / "config.yaml"
+        where = PurePath(str(rows[0]["run_dir"]))
+        if where.is_absolute() or ".." in where.parts:  # scoring writes into the run folder: only under out_dir
+            raise ReevaluateError(f"{variant} seed {seed}: run_dir {str(where)!r} in {out_dir / RESULTS} is outside "
+                                  f"{out_dir}; expected a path below it, as `ablations.run` writes (runs/VARIANT/seedN)")
+        config = out_dir / where / "config.yaml"
         if not config.is_file():
             raise ReevaluateError(f"{config} does not exist: {variant} seed {seed} has no run folder here (a grid "
                                   "copied without its run folders?); re-evaluate the folder that holds the checkpoints")

@@ -164,3 +164,20 @@ def test_the_lock_refusal_names_what_holds_the_folder(tmp_path):
     with DirLock(tmp_path):
         with pytest.raises(LockedError, match=r"in use by another ablations.run \(pid \d+"):
             DirLock(tmp_path, what="re-evaluation").__enter__()
+
+
+@pytest.mark.parametrize("where", ["absolute", "dotdot"])
+def test_a_run_folder_outside_out_dir_is_refused(trained, tmp_path, where):
+    """A results.jsonl edited to point a run elsewhere must not make the re-evaluation write there."""
+    import shutil
+
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(trained / "runs" / "none" / "seed0", elsewhere)
+    target = str(elsewhere) if where == "absolute" else "../elsewhere"
+    text = (trained / RESULTS).read_text().replace('"run_dir": "runs/none/seed0"', f'"run_dir": "{target}"')
+    assert target in text
+    (trained / RESULTS).write_text(text)
+    before = sorted(p.name for p in elsewhere.iterdir())
+    with pytest.raises(ReevaluateError, match=r"none seed 0: run_dir .*elsewhere.* outside"):
+        reevaluate(trained, **FAKE)
+    assert sorted(p.name for p in elsewhere.iterdir()) == before
