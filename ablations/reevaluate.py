@@ -199,6 +199,7 @@ def reevaluate(
                     f"{run_dir / 'reevaluate_error.txt'}")
                 counts["failed"] += 1
                 continue
+            (run_dir / "reevaluate_error.txt").unlink(missing_ok=True)  # an earlier failure's traceback is stale now
             base = {k2: old.get(k2) for k2 in _FACTS}
             base.update(attempt=uuid.uuid4().hex, time=time.strftime("%Y-%m-%dT%H:%M:%S"),
                         reevaluated={"from_attempt": old["attempt"], "git_sha": sha, "time": time.strftime("%Y-%m-%dT%H:%M:%S")})

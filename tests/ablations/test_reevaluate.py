@@ -89,6 +89,9 @@ def test_a_failed_evaluation_keeps_the_earlier_scores(trained):
         run_dir = trained / after.loc[("mixture", seed), "run_dir"]
         assert "evaluation of mixture failed" in (run_dir / "reevaluate_error.txt").read_text()
     assert any("mixture seed=0: failed (RuntimeError" in ln and "earlier scores stay" in ln for ln in lines)
+    fakes.JUDGE["fail"] = None  # fixed: the next call scores them, and the old traceback goes
+    assert reevaluate(trained, **FAKE) == {"scored": 2, "current": 4, "failed": 0, "left": 0}
+    assert not list(trained.glob("runs/*/seed*/reevaluate_error.txt"))
 
 
 def test_only_scores_the_named_variants(trained):
