@@ -195,7 +195,7 @@ def reevaluate(
                     raise RuntimeError("evaluation returned no metrics")
             except Exception as err:  # noqa: BLE001 - the old attempt stays; the others go on
                 atomic_write_text(run_dir / "reevaluate_error.txt", traceback.format_exc())
-                log(f"{head}: failed ({type(err).__name__}: {err}); its earlier scores stay, traceback in "
+                log(f"{head}: failed ({type(err).__name__}: {' '.join(str(err).split())}); its earlier scores stay, traceback in "
                     f"{run_dir / 'reevaluate_error.txt'}")
                 counts["failed"] += 1
                 continue

@@ -132,7 +132,8 @@ def test_a_run_whose_judge_raises_fails_alone(trained):
     lines: list[str] = []
     counts = reevaluate(trained, log=lines.append, **{**FAKE, "judge_fn": judge})
     assert counts == {"scored": 5, "current": 0, "failed": 1, "left": 0}
-    assert any("mixture seed=0: failed (" in ln and "earlier scores stay" in ln for ln in lines)
+    failed = next(ln for ln in lines if "mixture seed=0: failed (" in ln)
+    assert "earlier scores stay" in failed and "line 1, column 8" in failed and "\n" not in failed  # one line
     assert "config.yaml" in (broken / "reevaluate_error.txt").read_text()
     assert runs_frame(trained).set_index(["variant", "seed"]).isna().loc[("mixture", 0), "reevaluated_sha"]
 
