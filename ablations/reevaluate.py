@@ -30,6 +30,7 @@ Example (issue 12's detail reader reaching the committed grids):
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 import traceback
@@ -155,8 +156,6 @@ def reevaluate(
     launch = out_dir / LAUNCH
     manifest_fn = None
     if launch.is_file():
-        import json
-
         try:
             manifest = json.loads(launch.read_text())
         except ValueError:
