@@ -12,6 +12,7 @@ latest complete attempt) and its run folder's status.json:
     resumes from ...     a run folder without status.json (a trainer that writes none): resumed from it
     retried (failed)     the last attempt failed; the next invocation tries again
     done: ok / diverged  recorded; skipped
+    scored again         finished, recorded with other `metrics.*` settings only: evaluated anew, not trained
     refused              recorded with another config: the invocation would stop (give another out_dir=)
 """
 
@@ -28,7 +29,7 @@ from ganblocks.training.state import RunStatus
 from ablations.results import FINAL_STATUSES, RESULTS, complete_attempts
 from ablations.runner import prepare
 from ablations.settings import Settings
-from ablations.validate import config_key
+from ablations.validate import config_key, rescore_reasons
 
 
 @dataclass(frozen=True)
@@ -74,9 +75,11 @@ def plan(settings: Settings) -> list[PlannedRun]:
     runs = []
     for spec, cfg in zip(specs, cfgs):
         key = config_key(cfg)
-        runs.append(PlannedRun(spec.index, spec.variant, spec.seed, Path(spec.run_dir),
-                               run_state(out_dir, spec.variant, spec.seed, Path(spec.run_dir), key, latest),
-                               key, tuple(spec.overrides), cfg))
+        rescore = rescore_reasons(spec, cfg, out_dir, latest)
+        state = (f"scored again from its checkpoint ({'; '.join(rescore)})" if rescore else
+                 run_state(out_dir, spec.variant, spec.seed, Path(spec.run_dir), key, latest))
+        runs.append(PlannedRun(spec.index, spec.variant, spec.seed, Path(spec.run_dir), state, key,
+                               tuple(spec.overrides), cfg))
     return runs
 
 

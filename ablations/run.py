@@ -46,7 +46,7 @@ from ablations.packing import choose_jobs, job_environment
 from ablations.results import FINAL_STATUSES, RESULTS, complete_attempts, failed_runs, repair_results
 from ablations.runner import prepare, run_grid, write_manifest
 from ablations.settings import LAUNCH, make_settings, trusted_env
-from ablations.validate import check_previous
+from ablations.validate import check_previous, rescore_reasons
 from ganblocks.io import NoSpaceError, read_jsonl
 
 RUNNER_KEYS = ("grid", "profile", "seeds", "out_dir", "only", "launcher", "jobs", "gpus", "dry_run")
@@ -116,8 +116,11 @@ def launch(
         repair_results(out_dir)
         write_manifest(settings, specs)
         done = complete_attempts(read_jsonl(out_dir / RESULTS))
-        pending = [s.index for s in specs if done.get((s.variant, s.seed), [{}])[0].get("status") not in FINAL_STATUSES]
-        log(f"{len(specs)} runs, {len(specs) - len(pending)} done earlier, {len(pending)} to launch with {runner['launcher']}")
+        rescore = {s.index for s, c in zip(specs, cfgs) if rescore_reasons(s, c, out_dir, done)}  # metrics.* changed
+        pending = [s.index for s in specs if s.index in rescore
+                   or done.get((s.variant, s.seed), [{}])[0].get("status") not in FINAL_STATUSES]
+        log(f"{len(specs)} runs, {len(specs) - len(pending)} done earlier, {len(pending)} to launch with {runner['launcher']}"
+            + (f" ({len(rescore)} finished, to score again: their metrics settings changed)" if rescore else ""))
         if pending:
             gpus = int(runner.get("gpus", visible_gpus()))
             stamp = time.strftime("%Y%m%d-%H%M%S")

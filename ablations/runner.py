@@ -50,7 +50,7 @@ from ablations.settings import (  # noqa: F401 - re-exported: tests and docs nam
     resolve_profile,
     trusted_env,
 )
-from ablations.validate import VOLATILE_KEYS, check_previous, compose_all, config_key  # noqa: F401
+from ablations.validate import VOLATILE_KEYS, check_previous, compose_all, config_key, rescore_reasons  # noqa: F401
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -234,11 +234,15 @@ def execute(specs: Sequence[RunSpec], cfgs: Sequence[Any], settings: Settings, l
     for k, (spec, cfg) in enumerate(zip(specs, cfgs), start=1):
         head = f"[{k}/{n}] {spec.grid} {spec.variant} seed={spec.seed}"
         previous = done.get((spec.variant, spec.seed))
-        if previous and previous[0]["status"] in FINAL_STATUSES:
+        rescore = rescore_reasons(spec, cfg, settings.out_dir, done) if previous else []
+        if previous and previous[0]["status"] in FINAL_STATUSES and not rescore:
             log(f"{head}: {previous[0]['status']} earlier, skipped")
             counts["skipped"] = counts.get("skipped", 0) + 1
             continue
-        log(f"{head}: running in {spec.run_dir}")
+        if rescore:  # finished, scored with other metrics settings: train returns at once, evaluate scores anew
+            log(f"{head}: scoring again from its checkpoint ({'; '.join(rescore)})")
+        else:
+            log(f"{head}: running in {spec.run_dir}")
         t0 = time.perf_counter()
         status = run_spec(spec, cfg, settings, train_fn, evaluate_fn, sha)
         row = complete_attempts(read_jsonl(Path(settings.out_dir) / RESULTS)).get((spec.variant, spec.seed), [{}])[0]

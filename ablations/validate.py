@@ -16,6 +16,9 @@ from ablations.results import RESULTS, complete_attempts
 from ablations.settings import ComposeFn, Settings, load_fn
 
 VOLATILE_KEYS = ("run_dir", "train.progress")  # differ between invocations without changing the run
+# Keys added after grids were recorded, at a default that computes and scores what their absence did: left out
+# of the hash at that default, so an earlier grid folder keeps its config_key (and is neither refused nor scored again).
+DEFAULT_WHEN_ABSENT: dict[str, object] = {"metrics.image_size": None}
 
 
 def config_key(cfg: Any) -> str:
@@ -27,13 +30,14 @@ def config_key(cfg: Any) -> str:
     except ImportError:
         container = cfg
     container = json.loads(json.dumps(container, default=str))
-    for key in VOLATILE_KEYS:
+    for key in (*VOLATILE_KEYS, *DEFAULT_WHEN_ABSENT):
         node, *path = key.split(".")
         parent = container
         for part in [node, *path][:-1]:
             parent = parent.get(part, {}) if isinstance(parent, dict) else {}
-        if isinstance(parent, dict):
-            parent.pop(key.split(".")[-1], None)
+        leaf = key.split(".")[-1]
+        if isinstance(parent, dict) and (key in VOLATILE_KEYS or parent.get(leaf, None) == DEFAULT_WHEN_ABSENT[key]):
+            parent.pop(leaf, None)
     return stable_hash(container)
 
 
@@ -61,6 +65,10 @@ def check_previous(specs: Sequence[RunSpec], cfgs: Sequence[Any], out_dir: Path,
     which would land in the same table. Differences are named key by key where the run folder has its
     config.yaml (keys that never change a result, `NON_COMPUTING_KEYS`, are ignored there).
 
+    A finished run of this invocation whose config differs only under `metrics` (how it is scored, e.g.
+    `metrics.image_size` added to a grid's variant) is no clash: `execute` scores it again from its checkpoint
+    (`rescore_reasons`), so its new rows carry the new config_key and the table never mixes the two.
+
     Raises:
         GridError: lists every clashing run with what differs, and how to start afresh.
     """
@@ -68,9 +76,12 @@ def check_previous(specs: Sequence[RunSpec], cfgs: Sequence[Any], out_dir: Path,
 
     out_dir = Path(out_dir)
     latest = complete_attempts(read_jsonl(out_dir / RESULTS))
-    pairs = list(zip(specs, cfgs)) + _recorded_elsewhere(specs, latest, settings)
+    mine = list(zip(specs, cfgs))
+    pairs = mine + _recorded_elsewhere(specs, latest, settings)
     clashes = []
-    for spec, cfg in pairs:
+    for k, (spec, cfg) in enumerate(pairs):
+        if k < len(mine) and rescore_reasons(spec, cfg, out_dir, latest):
+            continue
         rows = latest.get((spec.variant, spec.seed))
         run_dir = out_dir / rows[0]["run_dir"] if rows and rows[0].get("run_dir") else Path(spec.run_dir)
         old = stored_config(run_dir) if run_dir.is_dir() else None
@@ -85,6 +96,24 @@ def check_previous(specs: Sequence[RunSpec], cfgs: Sequence[Any], out_dir: Path,
             f"{out_dir} already holds runs made with a different config (stored -> given): {'; '.join(clashes)}. "
             f"One table would mix them. Give another out_dir=, or remove that folder to start again."
         )
+
+
+def rescore_reasons(spec: RunSpec, cfg: Any, out_dir: Path, latest: dict | None = None) -> list[str]:
+    """The `metrics.*` keys ("key: old -> new") by which a run's recorded rows differ from `cfg`, when that is
+    all that differs and the run is finished (ok or diverged) with its config.yaml: the run is to be scored
+    again, not trained. [] otherwise (the same config, or a difference that is a clash)."""
+    from ganblocks.training.runconfig import config_differences, stored_config
+
+    latest = complete_attempts(read_jsonl(Path(out_dir) / RESULTS)) if latest is None else latest
+    rows = latest.get((spec.variant, spec.seed))
+    if not rows or rows[0].get("status") not in ("ok", "diverged") or rows[0].get("config_key") == config_key(cfg):
+        return []
+    run_dir = Path(out_dir) / str(rows[0].get("run_dir") or "")
+    old = stored_config(run_dir) if rows[0].get("run_dir") and run_dir.is_dir() else None
+    if old is None or config_differences(old, cfg):
+        return []
+    keys = config_differences(old, cfg, ignore=VOLATILE_KEYS)
+    return keys if keys and all(key.startswith("metrics.") for key in keys) else []
 
 
 def _recorded_elsewhere(specs: Sequence[RunSpec], latest: dict, settings: Settings | None) -> list[tuple[RunSpec, Any]]:

@@ -117,6 +117,7 @@ class MetricsConfig:
     n_per_caption: int = accepts(low=1)
     n_real: int | None = accepts(low=1)
     real_split: str = accepts(choices=("train", "test"))
+    image_size: int | None = accepts(low=16, high=1024)
     seed: int = accepts(low=0)
     batch_size: int = accepts(low=1)
     inception_weights: str | None = accepts()

@@ -39,3 +39,14 @@ def high_pass(x: Tensor) -> Tensor:
     k = torch.tensor([1.0, 2.0, 1.0], device=x.device, dtype=x.dtype)
     k = (k[:, None] * k[None, :] / 16).expand(3, 1, 3, 3)
     return torch.cat([x, 4 * (x - F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), k, groups=3))], 1)
+
+
+def resize(images: Tensor, size: int) -> Tensor:
+    """(B, C, H, W) images -> (B, C, size, size), bilinear with antialiasing (as the evaluator resizes its input);
+    the same tensor when already that size. Used to score a generator at another resolution than it draws
+    (`metrics.image_size`: Stage-I's 64 px images judged at Stage-II's 128 px)."""
+    if images.shape[-2:] == (size, size):
+        return images
+    import torch.nn.functional as F
+
+    return F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False, antialias=True)

@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from ganblocks.evaluation.builtin import TABLE_RECIPE, evaluator_for_dataset
 from ganblocks.evaluation.evaluator import Evaluator, center_crop, describe
+from ganblocks.evaluation.pixels import resize
 from ganblocks.evaluation.reference import real_halves, real_reference
 from ganblocks.evaluation.samples import EvalSamples, MetricRefused
 from ganblocks.evaluation.sampling import caption_pool, evaluation_captions, generate
@@ -29,6 +30,8 @@ DEFAULTS: dict[str, Any] = {
     "n_per_caption": 10,                 # noise draws per caption (the papers: 10 per test caption)
     "n_real": None,                      # real images of the split (null = all)
     "real_split": "test",
+    "image_size": None,                  # score at this size (px): generated images resized to it (bilinear,
+                                         # antialiased), real ones drawn at it; null = the generator's output size
     "seed": 0,                           # which captions, which noise
     "batch_size": 64,
     "inception_weights": None,           # local Inception-v3 weights for datasets without a built-in evaluator
@@ -134,11 +137,15 @@ class RunContext:
 def build_samples(ctx: RunContext) -> tuple[EvalSamples, Any, Any]:
     """Generate the run's evaluation images and gather what the metrics compare them with.
 
-    Returns (samples, the evaluation captions, the test dataset at the generator's resolution).
+    Returns (samples, the evaluation captions, the test dataset at the scored resolution: `metrics.image_size`,
+    default the generator's).
+
+    Raises:
+        MetricSettingError: `metrics.image_size` is not a whole number of pixels from 16 to 1024.
     """
     m = ctx.mcfg
     G = ctx.generator()
-    size = int(G.out_size)
+    size = scored_size(m, int(G.out_size))
     test = ctx.dataset(size)
     try:  # every setting the metrics can check is refused here, before any image is generated
         check_is_classifier(m, test)
@@ -156,6 +163,7 @@ def build_samples(ctx: RunContext) -> tuple[EvalSamples, Any, Any]:
     if captions.embeddings is None:
         raise ValueError(f"the {m.real_split} split has no caption embeddings (data.text_encoder is unset)")
     fake, ids, _ = generate(G, captions.embeddings, n_per, int(m.seed), int(m.batch_size))
+    fake = resize(fake, size)  # metrics.image_size: e.g. Stage-I's 64 px judged as 128 px images
     real = center_crop(test.images, size)
     real_ids = test.class_ids
     if m.n_real is not None and int(m.n_real) < len(real):
@@ -169,7 +177,7 @@ def build_samples(ctx: RunContext) -> tuple[EvalSamples, Any, Any]:
         real=real.contiguous(), real_class_ids=real_ids, pool_values=pool_values, pool_image_ids=pool_images,
         evaluator=evaluator, inception_weights=m.inception_weights, real_split=str(m.real_split),
         real_cache_key=stable_hash([test.dataset_hash, str(m.real_split), size, "center-crop", m.n_real, m.seed]),
-        resize=resize_note(m, size, int(test.images.shape[-1]), evaluator), seed=int(m.seed),
+        resize=resize_note(m, size, int(test.images.shape[-1]), evaluator, int(G.out_size)), seed=int(m.seed),
         is_classifier=m.is_classifier, fake_texts=[captions.texts[int(i)] for i in ids], dataset=test,
     )
     return samples, captions, test
@@ -185,9 +193,27 @@ def check_metrics(m: DictConfig, dataset: Any) -> None:
             metric.check(dataset)
 
 
-def resize_note(m: DictConfig, size: int, load: int, evaluator: Evaluator | None) -> str:
+def scored_size(m: DictConfig, out_size: int) -> int:
+    """The resolution a run is scored at: `metrics.image_size`, or the generator's `out_size` when it is null.
+
+    Raises:
+        MetricSettingError: not a whole number of pixels from 16 to 1024 (names the value).
+    """
+    value = m.get("image_size")
+    if value is None:
+        return out_size
+    if isinstance(value, bool) or not isinstance(value, int) or not 16 <= value <= 1024:
+        raise MetricSettingError(f"metrics.image_size={value!r}: expected a whole number of pixels from 16 to 1024 "
+                                 f"(the size generated images are resized to before scoring), or null for the "
+                                 f"generator's own {out_size} px")
+    return int(value)
+
+
+def resize_note(m: DictConfig, size: int, load: int, evaluator: Evaluator | None, out_size: int | None = None) -> str:
     """How images reach the metrics' networks, recorded with every number (two protocols never look alike)."""
     real = f"real images center-cropped to {size} px from {load} px"
+    if out_size is not None and out_size != size:
+        real = f"generated images resized {out_size} -> {size} px (bilinear, antialiased, metrics.image_size); {real}"
     net = (f"evaluator resizes {size} -> {int(m.evaluator_size)} px (bilinear, antialiased)" if evaluator is not None
            else f"torch-fidelity Inception-v3 resizes {size} -> 299 px")
     if m.is_classifier:

@@ -28,6 +28,7 @@ BASE = {
               "num_residual": None, "text_twice": True},
     "data": {"name": "synthbirds", "text_encoder": "bow"},
     "pipeline": {"name": "two_stage"},
+    "metrics": {"image_size": None},
 }
 CONDITIONING = ("none", "gaussian", "mixture", "boom", "nan")  # boom: train raises; nan: diverges
 
@@ -92,6 +93,7 @@ def evaluate(run_dir: Path, cfg: DictConfig | None = None) -> dict[str, dict]:
     if JUDGE["fail"] == cfg.model.conditioning:
         raise RuntimeError(f"evaluation of {cfg.model.conditioning} failed")
     h = int(stable_hash([cfg.model.conditioning, cfg.seed], 8), 16) / 16**8 * JUDGE["scale"]
+    h *= (cfg.get("metrics") or {}).get("image_size") or 1  # scored at another size: other values
     out = {}
     for name, base in (("is", 2.0), ("fid", 80.0), ("r_precision", 0.3), ("attr_coarse", 0.5), ("attr_fine", 0.2), ("diversity", 0.4), ("kid", 0.05)):
         out[name] = {"value": base * (1 + h), "std": 0.01, "n_samples": 64, "splits": 2, "evaluator": JUDGE["name"],

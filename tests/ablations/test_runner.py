@@ -189,6 +189,38 @@ def test_changed_config_on_same_out_dir_is_refused(tmp_path):
         grid(out, seeds=1, overrides=["data.text_encoder=rnn"])
 
 
+def test_changed_metrics_score_finished_runs_again_without_training(tmp_path):
+    """Only `metrics.*` changed (e.g. the stages grid's `metrics.image_size` for Stage-I): each finished run is
+    evaluated anew from its checkpoint, not trained and not refused; its new rows carry the new config_key."""
+    out = grid(tmp_path / "g", seeds=1)
+    logs = {p: p.read_bytes() for p in out.glob("runs/*/seed0/log.jsonl")}
+    n_before = len(read_jsonl(out / RESULTS))
+    old = runs_frame(out).set_index("variant")
+    lines: list[str] = []
+    grid(out, seeds=1, overrides=["metrics.image_size=128"], log=lines.append)
+    assert any("gaussian seed=0: scoring again from its checkpoint (metrics.image_size: None -> 128)" in ln
+               for ln in lines), lines
+    assert {p: p.read_bytes() for p in logs} == logs  # no training step was taken
+    rows = read_jsonl(out / RESULTS)
+    assert len(rows) == 2 * n_before  # the first scores stay in the file
+    new = runs_frame(out).set_index("variant")
+    for variant in ("none", "gaussian", "mixture"):
+        assert new.loc[variant, "attempt"] != old.loc[variant, "attempt"]
+        assert new.loc[variant, "is"] != old.loc[variant, "is"]  # the fake scores depend on the size
+    lines.clear()
+    grid(out, seeds=1, overrides=["metrics.image_size=128"], log=lines.append)  # now current: skipped
+    assert sum("ok earlier, skipped" in ln for ln in lines) == 3
+
+
+def test_changed_metrics_are_still_refused_beside_a_computing_change_or_for_runs_left_out(tmp_path):
+    out = grid(tmp_path / "g", seeds=1)
+    with pytest.raises(GridError, match="different config"):
+        grid(out, seeds=1, overrides=["metrics.image_size=128", "data.text_encoder=rnn"])
+    with pytest.raises(GridError, match="different config"):  # gaussian and mixture would keep the old scoring
+        run_grid("ca_variants", "smoke", 1, out, "none", ["metrics.image_size=128"], log=lambda s: None,
+                 plots=False, **SEAMS)
+
+
 def test_cli_errors_list_what_is_accepted(capsys):
     assert cli.main(["grid=nope"]) == 2
     err = capsys.readouterr().err
@@ -238,6 +270,10 @@ def test_joblib_launcher_runs_two_jobs(tmp_path):
     assert {(r["variant"], r["status"]) for r in rows} == {("none", "ok"), ("gaussian", "ok")}
     assert set(table_rows(out / "table.md")) == {"none", "gaussian", "real (test images)"}
     assert sorted(p.name for p in (out / "hydra").iterdir())  # Hydra's sweep folder lives in out_dir
+    lines: list[str] = []
+    cli.launch(runner, ["metrics.image_size=128"], [], log=lines.append, **SEAMS)  # scored again, not refused
+    assert "2 runs, 0 done earlier, 2 to launch with joblib (2 finished, to score again" in "\n".join(lines)
+    assert len(read_jsonl(out / RESULTS)) == 2 * len(rows)
 
 
 def test_kill_9_mid_run_then_rerun_gives_the_same_table(tmp_path):
@@ -313,3 +349,13 @@ def test_run_facts_read_the_status_record_and_guess_no_other_spelling(tmp_path):
     assert run_facts(tmp_path / "none", {}) == {"params": None, "images_per_s": None}
     # another spelling is kept as an extra key of the record, never read as the rate
     assert run_facts(tmp_path / "none", {"status": "finished", "images_per_s": 99.0}) == {"params": None, "images_per_s": None}
+
+
+def test_config_key_of_a_key_added_later_at_its_default_is_the_old_one():
+    """`metrics.image_size: null` (added after the committed grids ran) hashes like its absence, so those grid
+    folders are neither refused nor scored again; a set value is a new key."""
+    from ablations.validate import config_key
+
+    old = {"model": {"gf_dim": 16}, "metrics": {"n_samples": 1000}}
+    assert config_key({**old, "metrics": {"n_samples": 1000, "image_size": None}}) == config_key(old)
+    assert config_key({**old, "metrics": {"n_samples": 1000, "image_size": 128}}) != config_key(old)

@@ -128,6 +128,34 @@ def test_cli_refuses_bad_metric_settings_in_one_line_before_generating(run_dir, 
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in err, err
 
 
+def test_image_size_judges_a_stage1_run_as_larger_images(run_dir):
+    """metrics.image_size: Stage-I's 64 px images scored as 128 px ones (the stages grid compares every variant
+    at Stage-II's size): generated images upsampled, real ones drawn at 128 px."""
+    from ganblocks.evaluation.run import MetricSettingError, RunContext, build_samples
+
+    fast = {**FAST, "figures": False, "names": ["fid", "r_precision"]}
+    own = evaluate_run(run_dir, fast)
+    large = evaluate_run(run_dir, {**fast, "image_size": 128})
+    assert own["fid"]["image_size"] == 64 and large["fid"]["image_size"] == 128
+    assert "generated images resized 64 -> 128 px" in large["fid"]["resize"]
+    assert "generated images resized" not in own["fid"]["resize"]
+    assert large["fid"]["real"] != own["fid"]["real"]  # the real row is drawn at 128 px too
+    samples, _, _ = build_samples(RunContext(run_dir, {**fast, "image_size": 128}))
+    assert samples.fake.shape[-2:] == samples.real.shape[-2:] == (128, 128)  # every score reads 128 px images
+    # (so `Evaluator.judged_at(128)` decides which attributes count: with the tables' judge, the fine ones)
+    with pytest.raises(MetricSettingError, match="metrics.image_size=8: expected a whole number of pixels"):
+        evaluate_run(run_dir, {**fast, "image_size": 8})
+
+
+def test_resize_keeps_constants_and_same_sizes():
+    from ganblocks.evaluation.pixels import resize
+
+    images = torch.rand(2, 3, 16, 16)
+    assert resize(images, 16) is images
+    assert torch.allclose(resize(torch.full((1, 3, 16, 16), 0.25), 64), torch.tensor(0.25))
+    assert resize(images, 32).shape == (2, 3, 32, 32)
+
+
 def test_evaluate_run_refuses_a_weak_evaluator(run_dir):
     from ganblocks.evaluation import EvaluatorTooWeakError
 
