@@ -142,7 +142,29 @@ def run_spec(
         }
         for row in metric_rows(base, metrics if status == "ok" else {}):
             append_jsonl(Path(settings.out_dir) / RESULTS, row)
+        record_metrics_settings(run_dir, cfg)
     return status
+
+
+def record_metrics_settings(run_dir: Path, cfg: Any) -> None:
+    """Make run_dir/config.yaml hold the `metrics` its newest rows were made with, once they are written.
+
+    The trainer returns a finished (or diverged) run untouched, config.yaml included, so after a re-score
+    (`rescore_reasons`: only `metrics.*` changed) that file would keep the first settings, and a later change
+    back to them would look like no change at all beside rows of another config_key: refused. Only `metrics`
+    is rewritten (it never changes training, `NON_COMPUTING_KEYS`), and only when nothing else differs.
+    """
+    import yaml
+
+    from ganblocks.training.runconfig import config_differences, stored_config, to_plain
+
+    old = stored_config(run_dir)
+    new = to_plain(cfg)
+    if not isinstance(old, dict) or not isinstance(new, dict) or "metrics" not in new:
+        return
+    if old.get("metrics") == new["metrics"] or config_differences(old, new):
+        return
+    atomic_write_text(run_dir / "config.yaml", yaml.safe_dump({**old, "metrics": new["metrics"]}, sort_keys=False))
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -57,6 +57,9 @@ def compose(overrides: list[str]) -> DictConfig:
 def train(cfg: DictConfig, run_dir: Path) -> dict:
     run_dir = Path(run_dir)
     CALLS.append(str(run_dir))
+    previous = json.loads((run_dir / "status.json").read_text()) if (run_dir / "status.json").exists() else {}
+    if previous.get("status") in ("finished", "diverged"):  # as `ganblocks.training.train`: returned untouched,
+        return previous  # config.yaml included (it keeps the metrics settings the run was trained with)
     OmegaConf.save(cfg, run_dir / "config.yaml")
     ckpt = run_dir / "checkpoint.json"
     step = json.loads(ckpt.read_text())["step"] if ckpt.exists() else 0

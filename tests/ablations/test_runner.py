@@ -212,6 +212,26 @@ def test_changed_metrics_score_finished_runs_again_without_training(tmp_path):
     assert sum("ok earlier, skipped" in ln for ln in lines) == 3
 
 
+def test_metrics_changed_back_are_scored_again_not_refused(tmp_path):
+    """The trainer returns a finished run untouched (its config.yaml keeps the metrics it was trained with), so
+    after one re-score the next comparison must start from the rows' settings: going back to the first
+    settings (or on to third ones) scores again, naming the change from the latest rows."""
+    out = grid(tmp_path / "g", seeds=1)
+    first = runs_frame(out).set_index("variant")
+    grid(out, seeds=1, overrides=["metrics.image_size=128"])
+    lines: list[str] = []
+    grid(out, seeds=1, log=lines.append)  # back to the generator's own size
+    assert any("gaussian seed=0: scoring again from its checkpoint (metrics.image_size: 128 -> None)" in ln
+               for ln in lines), lines
+    again = runs_frame(out).set_index("variant")
+    for variant in ("none", "gaussian", "mixture"):
+        assert again.loc[variant, "is"] == first.loc[variant, "is"]
+    lines.clear()
+    grid(out, seeds=1, overrides=["metrics.image_size=64"], log=lines.append)
+    assert any("gaussian seed=0: scoring again from its checkpoint (metrics.image_size: None -> 64)" in ln
+               for ln in lines), lines
+
+
 def test_changed_metrics_are_still_refused_beside_a_computing_change_or_for_runs_left_out(tmp_path):
     out = grid(tmp_path / "g", seeds=1)
     with pytest.raises(GridError, match="different config"):
