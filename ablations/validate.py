@@ -78,7 +78,7 @@ def check_previous(specs: Sequence[RunSpec], cfgs: Sequence[Any], out_dir: Path,
     latest = complete_attempts(read_jsonl(out_dir / RESULTS))
     mine = list(zip(specs, cfgs))
     pairs = mine + _recorded_elsewhere(specs, latest, settings)
-    clashes = []
+    clashes, rescorable = [], []
     for k, (spec, cfg) in enumerate(pairs):
         if k < len(mine) and rescore_reasons(spec, cfg, out_dir, latest):
             continue
@@ -91,11 +91,15 @@ def check_previous(specs: Sequence[RunSpec], cfgs: Sequence[Any], out_dir: Path,
         if rows and rows[0].get("config_key") != config_key(cfg) or keys:
             what = "; ".join(keys) if keys else f"recorded with overrides {rows[0].get('overrides')}"
             clashes.append(f"{spec.variant}/seed{spec.seed} ({what})")
+            if k >= len(mine) and keys and all(key.startswith("metrics.") for key in keys):
+                rescorable.append(f"{spec.variant}/seed{spec.seed}")
     if clashes:
-        raise GridError(
-            f"{out_dir} already holds runs made with a different config (stored -> given): {'; '.join(clashes)}. "
-            f"One table would mix them. Give another out_dir=, or remove that folder to start again."
-        )
+        how = ("Give another out_dir=, or remove that folder to start again." if len(rescorable) < len(clashes) else
+               f"Only how they are scored differs and this invocation leaves them out ({', '.join(rescorable)}): "
+               f"include them (without only=, or with their variants and seeds) and they are scored again from "
+               f"their checkpoints, not trained.")
+        raise GridError(f"{out_dir} already holds runs made with a different config (stored -> given): "
+                        f"{'; '.join(clashes)}. One table would mix them. {how}")
 
 
 def rescore_reasons(spec: RunSpec, cfg: Any, out_dir: Path, latest: dict | None = None) -> list[str]:

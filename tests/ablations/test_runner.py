@@ -236,9 +236,12 @@ def test_changed_metrics_are_still_refused_beside_a_computing_change_or_for_runs
     out = grid(tmp_path / "g", seeds=1)
     with pytest.raises(GridError, match="different config"):
         grid(out, seeds=1, overrides=["metrics.image_size=128", "data.text_encoder=rnn"])
-    with pytest.raises(GridError, match="different config"):  # gaussian and mixture would keep the old scoring
+    with pytest.raises(GridError, match="different config") as err:  # gaussian and mixture keep the old scoring
         run_grid("ca_variants", "smoke", 1, out, "none", ["metrics.image_size=128"], log=lambda s: None,
                  plots=False, **SEAMS)
+    # the way out is to include them (scored again, not trained), never to delete the trained runs
+    assert "leaves them out (gaussian/seed0, mixture/seed0): include them" in str(err.value)
+    assert "remove that folder" not in str(err.value)
 
 
 def test_cli_errors_list_what_is_accepted(capsys):
