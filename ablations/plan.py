@@ -14,6 +14,9 @@ latest complete attempt) and its run folder's status.json:
     done: ok / diverged  recorded; skipped
     scored again         finished, recorded with other `metrics.*` settings only: evaluated anew, not trained
     refused              recorded with another config: the invocation would stop (give another out_dir=)
+
+A last line says when the invocation would stop before training anything, with `check_previous`'s message:
+also for runs it leaves out (`only=`, fewer seeds) that were recorded with another config.
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ from ganblocks.training.state import RunStatus
 from ablations.results import FINAL_STATUSES, RESULTS, complete_attempts
 from ablations.runner import prepare
 from ablations.settings import Settings
-from ablations.validate import config_key, rescore_reasons
+from ablations.grids import GridError
+from ablations.validate import check_previous, config_key, rescore_reasons
 
 
 @dataclass(frozen=True)
@@ -93,7 +97,20 @@ def describe(settings: Settings, runs: list[PlannedRun], show_config: bool = Fal
         lines.append(f"    config {r.config_key}: {' '.join(r.overrides)}")
         if show_config:
             lines.append(_indent(_yaml(r.config, r.run_dir), "    | "))
+    stop = refusal(settings, runs)
+    if stop:
+        lines.append(f"the invocation would stop before training anything: {stop}")
     return "\n".join(lines)
+
+
+def refusal(settings: Settings, runs: list[PlannedRun]) -> str | None:
+    """Why the invocation would refuse out_dir (`check_previous`'s message), or None. It also reads the runs
+    this invocation leaves out (`only=`, fewer seeds), which no line of the dry run shows."""
+    try:
+        check_previous(runs, [r.config for r in runs], Path(settings.out_dir), settings)  # type: ignore[arg-type]
+    except GridError as err:  # PlannedRun has the fields check_previous reads (variant, seed, run_dir)
+        return str(err)
+    return None
 
 
 def _yaml(cfg: Any, run_dir: Path) -> str:

@@ -89,3 +89,18 @@ def test_cli_dry_run_composes_the_real_configs_and_creates_nothing(tmp_path, cap
     assert cli.main(["grid=ca_variants", "profile=smoke", "model.upsample=bicubik", "--dry-run"]) == 2
     assert "unknown upsample 'bicubik'" in capsys.readouterr().err
     assert cli.main(["grid=ca_variants", "dry_run=maybe"]) == 2
+
+
+def test_dry_run_says_the_invocation_would_stop_for_runs_it_leaves_out(tmp_path):
+    """only= leaves out finished runs scored under other metrics settings: every listed run looks fine, but the
+    invocation would be refused (one table, two protocols); the dry run says so, and how to go on."""
+    out = tmp_path / "g"
+    run_grid("ca_variants", "smoke", 1, out, None, (), log=lambda s: None, plots=False, **SEAMS)
+    settings = make_settings("ca_variants", "smoke", 1, out, "none", ("metrics.image_size=128",), **SEAMS)
+    runs = plan(settings)
+    assert [r.state for r in runs] == ["scored again from its checkpoint (metrics.image_size: None -> 128)"]
+    text = describe(settings, runs)
+    assert text.splitlines()[-1].startswith("the invocation would stop before training anything: ")
+    assert "leaves them out (gaussian/seed0, mixture/seed0): include them" in text
+    assert "would stop" not in describe(make_settings("ca_variants", "smoke", 1, out, None, (), **SEAMS),
+                                        plan(make_settings("ca_variants", "smoke", 1, out, None, (), **SEAMS)))
