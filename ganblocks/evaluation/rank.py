@@ -76,13 +76,21 @@ def rank_from_scores(text: Mapping[str, Tensor], realism: Mapping[str, Tensor]) 
 
 
 def rank_images(images: Mapping[str, Tensor], values: Tensor, n_per_caption: int, evaluator: Evaluator,
-                real_images: Tensor) -> dict[str, dict]:
+                real_images: Tensor, size: int | None = None) -> dict[str, dict]:
     """The rank proxy of fixed image sets: {name: uint8 (K * n, 3, S_m, S_m) caption-major} -> {name: record}.
+
+    Every set is judged at one size, `size` or else the largest S_m (the others resized to it, bilinear,
+    antialiased: `pixels.resize`), so models drawing different sizes (Stage-I only beside Stage-II) are read on
+    the same attributes; the records carry it as `image_size`.
 
     Args:
         values:      (K, A) attributes each evaluation caption names.
         real_images: uint8 real images of the evaluated split (the realism reference).
     """
+    from ganblocks.evaluation.pixels import resize
+
+    common = int(size or max(int(imgs.shape[-1]) for imgs in images.values()))
+    images = {name: resize(imgs, common) for name, imgs in images.items()}
     real_features = evaluator.realism_features(real_images)
     per_image_values = values.repeat_interleave(n_per_caption, 0)
     text, realism = {}, {}
@@ -96,7 +104,7 @@ def rank_images(images: Mapping[str, Tensor], values: Tensor, n_per_caption: int
     results = rank_from_scores(text, realism)
     for rec in results.values():
         rec.update(evaluator=evaluator.name, n_per_caption=n_per_caption, n_samples=len(per_image_values),
-                   protocol=PROTOCOL)
+                   protocol=PROTOCOL, image_size=common)
     return results
 
 
@@ -149,4 +157,5 @@ def rank_proxy(models: Mapping[str, Any] | Sequence[str | os.PathLike], cfg: Any
         else:
             raise TypeError(f"rank_proxy: model {name!r} is {type(model).__name__}; expected a run folder or a "
                             "callable (captions, n_per_caption, seed) -> uint8 images")
-    return rank_images(images, captions.values, n_per, evaluator, center_crop(test.images, size))
+    return rank_images(images, captions.values, n_per, evaluator, center_crop(test.images, size),
+                       size=mcfg.get("image_size"))  # null: the largest of the runs' sizes

@@ -65,3 +65,19 @@ def test_text_agreement_reads_a_caption_only_on_attributes_judged_at_the_image_s
     assert not torch.equal(text_strict, text_plain)
     blind = Evaluator(evaluator.net, {**evaluator.meta, "min_size": {i.name: 2 * size for i in evaluator.attributes}})
     assert torch.equal(judge_scores(blind, images, values, real_features)[0], torch.zeros(len(images), dtype=torch.float64))
+
+
+def test_the_same_images_drawn_at_two_sizes_rank_equal(evaluator, real):
+    """Runs of different sizes (the stages grid: Stage-I's 64 px beside 128 px) are judged at one size, the
+    largest: the same images given at 64 and at 128 px tie on every caption (each judged at its own size,
+    the 64 px set would be read on fewer attributes and ranked apart)."""
+    from ganblocks.evaluation.pixels import resize
+
+    n_per = 2
+    class_ids = torch.arange(len(toy.CLASSES)).repeat_interleave(3)
+    _, _, _, caps = toy.dataset(per_class=3, seed=11)
+    values = caption_values([c[0] for c in caps], len(toy.SPEC))
+    small = center_crop(toy.render(class_ids.repeat_interleave(n_per), seed=99), 64).contiguous()
+    ranks = rank_images({"small": small, "large": resize(small, 128)}, values, n_per, evaluator, real[0])
+    assert ranks["small"]["value"] == ranks["large"]["value"] == 1.5
+    assert ranks["small"]["image_size"] == ranks["large"]["image_size"] == 128
