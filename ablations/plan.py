@@ -33,7 +33,7 @@ from ablations.results import FINAL_STATUSES, RESULTS, complete_attempts
 from ablations.runner import prepare
 from ablations.settings import Settings
 from ablations.grids import GridError
-from ablations.validate import check_previous, config_key, rescore_reasons
+from ablations.validate import check_previous, config_key, metrics_changes, rescore_reasons
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,10 @@ def plan(settings: Settings) -> list[PlannedRun]:
     for spec, cfg in zip(specs, cfgs):
         key = config_key(cfg)
         rescore = rescore_reasons(spec, cfg, out_dir, latest)
+        retry = [] if rescore else metrics_changes(spec, cfg, out_dir, latest)  # a failed run, other metrics
+        rows = latest.get((spec.variant, spec.seed)) or [{}]
         state = (f"scored again from its checkpoint ({'; '.join(rescore)})" if rescore else
+                 f"retried (last attempt failed: {rows[0].get('reason') or '?'}; {'; '.join(retry)})" if retry else
                  run_state(out_dir, spec.variant, spec.seed, Path(spec.run_dir), key, latest))
         runs.append(PlannedRun(spec.index, spec.variant, spec.seed, Path(spec.run_dir), state, key,
                                tuple(spec.overrides), cfg))

@@ -67,7 +67,8 @@ def check_previous(specs: Sequence[RunSpec], cfgs: Sequence[Any], out_dir: Path,
 
     A finished run of this invocation whose config differs only under `metrics` (how it is scored, e.g.
     `metrics.image_size` added to a grid's variant) is no clash: `execute` scores it again from its checkpoint
-    (`rescore_reasons`), so its new rows carry the new config_key and the table never mixes the two.
+    (`rescore_reasons`), so its new rows carry the new config_key and the table never mixes the two. Nor is a
+    failed one (no scores to mix): it is retried under the new settings.
 
     Raises:
         GridError: lists every clashing run with what differs, and how to start afresh.
@@ -80,7 +81,7 @@ def check_previous(specs: Sequence[RunSpec], cfgs: Sequence[Any], out_dir: Path,
     pairs = mine + _recorded_elsewhere(specs, latest, settings)
     clashes, rescorable = [], []
     for k, (spec, cfg) in enumerate(pairs):
-        if k < len(mine) and rescore_reasons(spec, cfg, out_dir, latest):
+        if k < len(mine) and metrics_changes(spec, cfg, out_dir, latest):  # scored again, or a failed run retried
             continue
         rows = latest.get((spec.variant, spec.seed))
         run_dir = out_dir / rows[0]["run_dir"] if rows and rows[0].get("run_dir") else Path(spec.run_dir)
@@ -105,12 +106,20 @@ def check_previous(specs: Sequence[RunSpec], cfgs: Sequence[Any], out_dir: Path,
 def rescore_reasons(spec: RunSpec, cfg: Any, out_dir: Path, latest: dict | None = None) -> list[str]:
     """The `metrics.*` keys ("key: old -> new") by which a run's recorded rows differ from `cfg`, when that is
     all that differs and the run is finished (ok or diverged) with its config.yaml: the run is to be scored
-    again, not trained. [] otherwise (the same config, or a difference that is a clash)."""
-    from ganblocks.training.runconfig import config_differences, stored_config
-
+    again, not trained. [] otherwise (the same config, a failed run, or a difference that is a clash)."""
     latest = complete_attempts(read_jsonl(Path(out_dir) / RESULTS)) if latest is None else latest
     rows = latest.get((spec.variant, spec.seed))
-    if not rows or rows[0].get("status") not in ("ok", "diverged") or rows[0].get("config_key") == config_key(cfg):
+    if not rows or rows[0].get("status") not in ("ok", "diverged"):
+        return []
+    return metrics_changes(spec, cfg, out_dir, latest)
+
+
+def metrics_changes(spec: RunSpec, cfg: Any, out_dir: Path, latest: dict) -> list[str]:
+    """`rescore_reasons` for a recorded run of any status (a failed one is retried under the new settings)."""
+    from ganblocks.training.runconfig import config_differences, stored_config
+
+    rows = latest.get((spec.variant, spec.seed))
+    if not rows or rows[0].get("config_key") == config_key(cfg):
         return []
     run_dir = Path(out_dir) / str(rows[0].get("run_dir") or "")
     old = stored_config(run_dir) if rows[0].get("run_dir") and run_dir.is_dir() else None

@@ -12,7 +12,8 @@ from ablations import run as cli
 from ablations.collect import collect, runs_frame
 from ablations.grids import GridError
 from ablations.lock import DirLock, LockedError
-from ablations.runner import RESULTS, complete_attempts, run_grid
+from ablations.plan import plan
+from ablations.runner import RESULTS, complete_attempts, make_settings, run_grid
 from ganblocks.io import read_jsonl
 from tests.ablations import fakes
 
@@ -230,6 +231,25 @@ def test_metrics_changed_back_are_scored_again_not_refused(tmp_path):
     grid(out, seeds=1, overrides=["metrics.image_size=64"], log=lines.append)
     assert any("gaussian seed=0: scoring again from its checkpoint (metrics.image_size: None -> 64)" in ln
                for ln in lines), lines
+
+
+def test_changed_metrics_retry_a_failed_run_and_rescore_a_diverged_one(tmp_path, monkeypatch):
+    """A failed run has no scores to mix: with only `metrics.*` changed it is retried under them (its training
+    resumes; metrics never change it), and the grid's finished runs are scored again, not refused as a whole."""
+    monkeypatch.setattr("ablations.runner.load_grid", _grid_with("boom", "nan"))
+    out = tmp_path / "g"
+    run_grid("ca_variants", "smoke", 1, out, None, (), log=lambda s: None, plots=False, collect=False, **SEAMS)
+    lines: list[str] = []
+    run_grid("ca_variants", "smoke", 1, out, None, ["metrics.image_size=128"], log=lines.append, plots=False,
+             collect=False, **SEAMS)
+    assert any("boom seed=0: running in" in ln for ln in lines), lines  # retried
+    assert any("none seed=0: scoring again" in ln for ln in lines), lines
+    latest = complete_attempts(read_jsonl(out / RESULTS))
+    keys = {v[0]["config_key"] for v in latest.values()}
+    assert {v[0]["status"] for (name, _), v in latest.items() if name in ("boom", "nan")} == {"failed", "diverged"}
+    assert len(keys) == len(latest)  # every row is of the new settings (the keys differ by variant only)
+    states = {r.variant: r.state for r in plan(make_settings("ca_variants", "smoke", 1, out, None, (), **SEAMS))}
+    assert states["boom"].startswith("retried (last attempt failed: RuntimeError: boom at step 0; metrics.image_size: 128 -> None")
 
 
 def test_changed_metrics_are_still_refused_beside_a_computing_change_or_for_runs_left_out(tmp_path):
