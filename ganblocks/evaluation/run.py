@@ -66,7 +66,9 @@ def metrics_config(*layers: Any) -> DictConfig:
     for layer in layers:
         if layer is None:
             continue
-        layer = OmegaConf.create(layer) if not isinstance(layer, DictConfig) else layer
+        if isinstance(layer, DictConfig):  # resolved first: a grid's `metrics.image_size=${model.stage2_size}`
+            layer = OmegaConf.to_container(layer, resolve=True)  # names a key outside the metrics node
+        layer = OmegaConf.create(layer)
         if "metrics" in layer:
             layer = layer.metrics
         merged = OmegaConf.merge(merged, layer)

@@ -147,6 +147,18 @@ def test_image_size_judges_a_stage1_run_as_larger_images(run_dir):
         evaluate_run(run_dir, {**fast, "image_size": 8})
 
 
+def test_metrics_settings_resolve_against_the_whole_run_config():
+    """The stages grid sets `metrics.image_size=${model.stage2_size}`: the runner passes the composed config,
+    whose metrics node alone cannot resolve it (every Stage-I evaluation failed with InterpolationKeyError)."""
+    from omegaconf import OmegaConf
+
+    from ganblocks.evaluation.run import metrics_config, scored_size
+
+    cfg = OmegaConf.create({"model": {"stage2_size": 128}, "metrics": {"image_size": "${model.stage2_size}"}})
+    assert metrics_config(cfg).image_size == 128 and scored_size(metrics_config(cfg), 64) == 128
+    assert metrics_config({"n_samples": 10}, cfg.metrics).image_size == 128  # a metrics node of a whole config
+
+
 def test_resize_keeps_constants_and_same_sizes():
     from ganblocks.evaluation.pixels import resize
 
