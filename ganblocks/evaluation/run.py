@@ -293,7 +293,9 @@ def evaluate_run(run_dir: str | Path, cfg: Any = None) -> dict[str, dict]:
             size = int(samples.fake.shape[-1])
             halves = real_halves(center_crop(test.images, size), test, int(m.n_samples), m.n_real, int(m.seed),
                                  evaluator=samples.evaluator, inception_weights=m.inception_weights,
-                                 real_split=samples.real_split, resize=samples.resize, is_classifier=m.is_classifier)
+                                 real_split=samples.real_split, is_classifier=m.is_classifier,
+                                 resize=resize_note(m, size, int(test.images.shape[-1]), samples.evaluator))
+            # (real images are never resized from a generator's size: that note stays with the generated ones)
             reference = real_reference(halves, names, metric, [test.dataset_hash, samples.real_split, size, options])
             for name, rec in results.items():
                 if name in reference["metrics"]:

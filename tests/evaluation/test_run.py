@@ -140,6 +140,8 @@ def test_image_size_judges_a_stage1_run_as_larger_images(run_dir):
     assert "generated images resized 64 -> 128 px" in large["fid"]["resize"]
     assert "generated images resized" not in own["fid"]["resize"]
     assert large["fid"]["real"] != own["fid"]["real"]  # the real row is drawn at 128 px too
+    real_row = json.loads((run_dir / "evaluation.json").read_text())["real_reference"]["metrics"]["fid"]
+    assert real_row["resize"].startswith("real images center-cropped to 128 px")  # (cached for every size-128 run)
     samples, _, _ = build_samples(RunContext(run_dir, {**fast, "image_size": 128}))
     assert samples.fake.shape[-2:] == samples.real.shape[-2:] == (128, 128)  # every score reads 128 px images
     # (so `Evaluator.judged_at(128)` decides which attributes count: with the tables' judge, the fine ones)
